@@ -106,21 +106,36 @@ export function describeSignature(values: Record<string, { type: string; shape: 
  * @example readModelFolder('models/sam-ffhq', ['inversion', 'aging', 'generator'])
  */
 export function readModelFolder(dir: string, required: readonly string[] = []): Map<string, ModelEntry> {
+  const entries = new Map<string, ModelEntry>();
+  for (const { name } of MODEL_FILES) {
+    const entry = findModel(dir, name, required.includes(name));
+    if (entry) entries.set(name, entry);
+  }
+  return entries;
+}
+
+/**
+ * Finds one model of a folder by file stem and reads its manifest.
+ * @param dir the model folder
+ * @param name a file stem of MODEL_FILES, e.g. `'generator-256'`
+ * @param required whether a missing file is an error (else `undefined` is returned)
+ * @throws {ContractError} ENOFOLDER, ENOFILE, EMANIFEST; {TypeError} for a name no role has
+ */
+export function findModel(dir: string, name: string, required: boolean): ModelEntry | undefined {
+  const known = MODEL_FILES.find((f) => f.name === name);
+  if (!known) throw new TypeError(`unknown model "${name}"; expected one of ${MODEL_FILES.map((f) => f.name).join(', ')}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ContractError(`model folder not found: ${dir}`, 'ENOFOLDER');
   }
-  const entries = new Map<string, ModelEntry>();
-  for (const { name, role } of MODEL_FILES) {
-    const file = join(dir, `${name}.onnx`);
-    if (!existsSync(file)) {
-      if (required.includes(name)) {
-        throw new ContractError(`model file missing: ${file} (role "${role}"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`, 'ENOFILE');
-      }
-      continue;
-    }
-    entries.set(name, { name, role, file, manifest: readManifest(join(dir, `${name}.json`), role) });
+  const file = join(dir, `${name}.onnx`);
+  if (!existsSync(file)) {
+    if (!required) return undefined;
+    throw new ContractError(
+      `model file missing: ${file} (role "${known.role}"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
+      'ENOFILE',
+    );
   }
-  return entries;
+  return { name, role: known.role, file, manifest: readManifest(join(dir, `${name}.json`), known.role) };
 }
 
 /**

@@ -1,0 +1,45 @@
+import type { TensorMap } from '../tensor';
+import type { ValueSignature } from '../contracts/contracts';
+
+/** Execution provider actually used by a worker. */
+export type Provider = 'cpu' | 'cuda';
+
+/** Settings the worker is started with. */
+export interface WorkerInit {
+  provider: Provider;
+  /** Whether a failing CUDA session may fall back to CPU (true for `auto`). */
+  allowCpuFallback: boolean;
+  deviceId: number;
+  threads: number;
+  /** Modules whose exported `ops` records add worker operations. */
+  opModules: string[];
+}
+
+/** Requests from the main thread to the worker. */
+export type Request =
+  | { kind: 'load'; id: number; key: string; file: string }
+  | { kind: 'run'; id: number; key: string; file: string; feeds: TensorMap; outputs?: string[] }
+  | { kind: 'dispose'; id: number; key: string }
+  | { kind: 'call'; id: number; op: string; args: unknown }
+  | { kind: 'stats'; id: number }
+  | { kind: 'shutdown'; id: number };
+
+/** What loading a session reports. */
+export interface LoadResult {
+  inputs: ValueSignature[];
+  outputs: ValueSignature[];
+  provider: Provider;
+}
+
+/** Counters kept by the worker. */
+export interface WorkerStats {
+  sessionsOpen: number;
+  sessionsCreated: number;
+  runs: number;
+}
+
+/** Replies and notices from the worker. */
+export type Reply =
+  | { kind: 'reply'; id: number; ok: true; result: unknown }
+  | { kind: 'reply'; id: number; ok: false; error: { message: string; code?: string } }
+  | { kind: 'warning'; message: string };

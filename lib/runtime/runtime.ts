@@ -1,0 +1,391 @@
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { checkSignature, ContractError, findModel, type ModelEntry, type ValueSignature } from '../contracts/contracts';
+import type { TensorMap } from '../tensor';
+import type { LoadResult, Provider, Reply, Request, WorkerInit, WorkerStats } from './protocol';
+
+export type { Provider, WorkerStats } from './protocol';
+
+/** Execution provider a user asks for: `auto` tries CUDA, then CPU. */
+export type ProviderChoice = 'auto' | 'cuda' | 'cpu';
+
+/** Settings of one runtime (one worker thread). */
+export interface RuntimeOptions {
+  /** Folder of ONNX models with manifests (DESIGN.md, "Model contracts"). */
+  modelDir: string;
+  provider: ProviderChoice;
+  /** GPU index for CUDA. */
+  deviceId: number;
+  /** Intra-op threads per session; 0 lets onnxruntime choose. */
+  threads: number;
+  /** Most jobs (runs and calls) waiting or running at once; more are rejected. */
+  queueLimit: number;
+  /** Extra modules whose exported `ops` add worker operations (see `call`). */
+  opModules: string[];
+}
+
+/** Every default of a runtime, in one place. */
+export const RUNTIME_DEFAULTS: Readonly<RuntimeOptions> = {
+  modelDir: 'models/sam-ffhq',
+  provider: 'auto',
+  deviceId: 0,
+  threads: 0,
+  queueLimit: 50,
+  opModules: [],
+};
+
+const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
+const BUILTIN_OP_MODULES = [join(__dirname, '..', 'face', 'face-ops.js')];
+const MAX_RESTARTS_WITHOUT_REPLY = 3;
+
+/** Error of the runtime itself; `code` tells which. */
+export class RuntimeError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'EQUEUEFULL' | 'ECRASHED' | 'ECLOSED' | 'ENOCUDA' | 'EWORKER',
+  ) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+/**
+ * Checks and completes runtime settings.
+ * @throws {TypeError|RangeError} naming the setting and the value received
+ * @example validateRuntimeOptions({ provider: 'cpu', threads: 2 })
+ */
+export function validateRuntimeOptions(options: Partial<RuntimeOptions>): RuntimeOptions {
+  const merged: RuntimeOptions = { ...RUNTIME_DEFAULTS, ...stripUndefined(options) };
+  const { modelDir, provider, deviceId, threads, queueLimit, opModules } = merged;
+  const got = (value: unknown): string => `${JSON.stringify(value)} of type ${typeof value}`;
+  if (typeof modelDir !== 'string' || modelDir === '') throw new TypeError(`Expected a folder path for modelDir but received ${got(modelDir)}`);
+  if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new RangeError(`Expected one of auto, cuda, cpu for provider but received ${got(provider)}`);
+  if (!Number.isInteger(deviceId) || deviceId < 0) throw new RangeError(`Expected a non-negative integer for deviceId but received ${got(deviceId)}`);
+  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new RangeError(`Expected an integer between 0 and 256 for threads but received ${got(threads)}`);
+  if (!Number.isInteger(queueLimit) || queueLimit < 1) throw new RangeError(`Expected a positive integer for queueLimit but received ${got(queueLimit)}`);
+  if (!Array.isArray(opModules) || !opModules.every((m) => typeof m === 'string')) throw new TypeError(`Expected an array of module paths for opModules but received ${got(opModules)}`);
+  return merged;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Whether onnxruntime-node was installed with its CUDA provider libraries. */
+export function cudaLibrariesInstalled(): boolean {
+  const binDir = join(dirname(require.resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(join(binDir, 'libonnxruntime_providers_cuda.so'));
+}
+
+/**
+ * Decides the provider to start with.
+ * @param cudaInstalled whether the CUDA libraries are there (see `cudaLibrariesInstalled`)
+ * @returns the provider and, when `auto` fell back to CPU, the warning to show once
+ * @throws {RuntimeError} ENOCUDA when `cuda` is asked for and cannot be had
+ */
+export function resolveProvider(choice: ProviderChoice, cudaInstalled: boolean): { provider: Provider; warning?: string } {
+  if (choice === 'cpu') return { provider: 'cpu' };
+  if (cudaInstalled) return { provider: 'cuda' };
+  if (choice === 'cuda') {
+    throw new RuntimeError(`CUDA execution provider requested, but onnxruntime-node has no CUDA libraries; install them on a GPU machine with: ${CUDA_INSTALL_HINT}`, 'ENOCUDA');
+  }
+  return { provider: 'cpu', warning: `CUDA libraries not installed, using CPU (on a GPU machine: ${CUDA_INSTALL_HINT})` };
+}
+
+interface Job {
+  request: DistributiveOmit<Request, 'id'>;
+  transfer: ArrayBuffer[];
+  counted: boolean;
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Options of one model run. */
+export interface RunOptions {
+  /** Output names to compute; all by default. */
+  outputs?: string[];
+  /** Hand the feeds' buffers to the worker instead of copying them (they become unusable here). */
+  transfer?: boolean;
+}
+
+/** A loaded model, shared by everything that opened the same file on this runtime. */
+export interface ModelSession {
+  readonly file: string;
+  readonly inputs: ValueSignature[];
+  readonly outputs: ValueSignature[];
+  /** The contract entry, when opened by name from the model folder. */
+  readonly entry?: ModelEntry;
+  run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /** Gives this handle back; the session closes when the last handle is released. */
+  release(): Promise<void>;
+}
+
+/**
+ * One worker thread that owns onnxruntime sessions (and face-api), with a bounded job queue.
+ * Emits `warning` (message) once per distinct warning, and `provider` when it changes.
+ */
+export class AgeRuntime extends EventEmitter {
+  readonly options: RuntimeOptions;
+  readonly warnings: string[] = [];
+  private currentProvider: Provider;
+  private worker!: Worker;
+  private readonly queue: Job[] = [];
+  private inFlight: Job | undefined;
+  private nextId = 1;
+  private restarts = 0;
+  private restartsWithoutReply = 0;
+  private workerGaveUp = false;
+  private workerAlive = false;
+  private closing: Promise<void> | undefined;
+  private readonly refs = new Map<string, { count: number; load: Promise<LoadResult> }>();
+
+  private constructor(options: RuntimeOptions, provider: Provider) {
+    super();
+    this.options = options;
+    this.currentProvider = provider;
+  }
+
+  /**
+   * Starts a runtime.
+   * @throws {TypeError|RangeError} for bad settings; {RuntimeError} ENOCUDA when CUDA is required but missing
+   * @example const rt = AgeRuntime.create({ provider: 'cpu', threads: 2 }); ...; await rt.close();
+   */
+  static create(options: Partial<RuntimeOptions> = {}): AgeRuntime {
+    const valid = validateRuntimeOptions(options);
+    const { provider, warning } = resolveProvider(valid.provider, cudaLibrariesInstalled());
+    const runtime = new AgeRuntime(valid, provider);
+    if (warning) runtime.warn(warning);
+    runtime.startWorker();
+    return runtime;
+  }
+
+  /** The execution provider in use now. */
+  get provider(): Provider {
+    return this.currentProvider;
+  }
+
+  /** Jobs waiting or running. */
+  get pending(): number {
+    return this.queue.filter((j) => j.counted).length + (this.inFlight?.counted ? 1 : 0);
+  }
+
+  /** Whether close has been called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Whether the worker thread is alive. */
+  get running(): boolean {
+    return this.workerAlive;
+  }
+
+  /** Folder the models are read from, made absolute. */
+  get modelDir(): string {
+    return resolve(this.options.modelDir);
+  }
+
+  private warn(message: string): void {
+    if (this.warnings.includes(message)) return;
+    this.warnings.push(message);
+    this.emit('warning', message);
+  }
+
+  private startWorker(): void {
+    const init: WorkerInit = {
+      provider: this.currentProvider,
+      allowCpuFallback: this.options.provider === 'auto',
+      deviceId: this.options.deviceId,
+      threads: this.options.threads,
+      opModules: [...BUILTIN_OP_MODULES.filter((m) => existsSync(m)), ...this.options.opModules.map((m) => resolve(m))],
+    };
+    const worker = new Worker(join(__dirname, 'worker.js'), { workerData: init });
+    let lastError: Error | undefined;
+    worker.on('message', (reply: Reply) => this.onReply(reply));
+    worker.on('error', (err) => {
+      lastError = err;
+    });
+    worker.on('exit', (code) => {
+      if (this.worker !== worker) return;
+      this.workerAlive = false;
+      const reason = lastError ? lastError.message : `exit code ${code}`;
+      if (!this.closing) return this.onCrash(reason);
+      const job = this.inFlight;
+      this.inFlight = undefined;
+      job?.reject(new RuntimeError(`age runtime worker crashed (${reason}) while closing; job rejected`, 'ECRASHED'));
+    });
+    this.worker = worker;
+    this.workerAlive = true;
+  }
+
+  private onReply(reply: Reply): void {
+    if (reply.kind === 'warning') {
+      if (/using CPU/.test(reply.message) && this.currentProvider !== 'cpu') {
+        this.currentProvider = 'cpu';
+        this.emit('provider', 'cpu');
+      }
+      this.warn(reply.message);
+      return;
+    }
+    const job = this.inFlight;
+    if (!job) return;
+    this.inFlight = undefined;
+    this.restartsWithoutReply = 0;
+    if (reply.ok) job.resolve(reply.result);
+    else job.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}));
+    this.pump();
+  }
+
+  private onCrash(reason: string): void {
+    const job = this.inFlight;
+    this.inFlight = undefined;
+    this.restarts += 1;
+    this.restartsWithoutReply += 1;
+    job?.reject(new RuntimeError(`age runtime worker crashed (${reason}); job rejected, worker restarted`, 'ECRASHED'));
+    if (this.restartsWithoutReply > MAX_RESTARTS_WITHOUT_REPLY) {
+      // A worker that dies before answering anything would crash forever: stop and say why.
+      for (const waiting of this.queue.splice(0)) {
+        waiting.reject(new RuntimeError(`age runtime worker keeps crashing (${reason}); job rejected`, 'EWORKER'));
+      }
+      this.workerGaveUp = true;
+      this.closing = Promise.resolve();
+      return;
+    }
+    this.startWorker();
+    this.pump();
+  }
+
+  private enqueue<T>(request: DistributiveOmit<Request, 'id'>, transfer: ArrayBuffer[], counted: boolean): Promise<T> {
+    if (this.closing) return Promise.reject(new RuntimeError('age runtime is closed; job rejected', 'ECLOSED'));
+    if (counted && this.pending >= this.options.queueLimit) {
+      return Promise.reject(new RuntimeError(`age runtime queue is full (${this.options.queueLimit} jobs waiting); job rejected`, 'EQUEUEFULL'));
+    }
+    return new Promise<T>((resolveJob, rejectJob) => {
+      this.queue.push({ request, transfer, counted, resolve: resolveJob as (v: unknown) => void, reject: rejectJob });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.inFlight) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.inFlight = job;
+    this.worker.postMessage({ ...job.request, id: this.nextId++ }, job.transfer);
+  }
+
+  /**
+   * Runs an operation inside the worker (face detection and the like: see the op modules).
+   * @param op operation name, e.g. `'face.detect'`
+   * @param transfer buffers inside args to move rather than copy
+   * @throws {RuntimeError} EQUEUEFULL, ECLOSED, ECRASHED; the op's own error otherwise
+   */
+  call<T>(op: string, args: unknown, transfer: ArrayBuffer[] = []): Promise<T> {
+    return this.enqueue<T>({ kind: 'call', op, args }, transfer, true);
+  }
+
+  /**
+   * Opens an ONNX file as a shared session: every opener of the same file shares one session.
+   * @throws {ContractError} ECORRUPT when onnxruntime cannot load the file
+   */
+  async acquire(file: string): Promise<ModelSession> {
+    const key = resolve(file);
+    let ref = this.refs.get(key);
+    if (!ref) {
+      const load = this.enqueue<LoadResult>({ kind: 'load', key, file: key }, [], false);
+      ref = { count: 0, load };
+      this.refs.set(key, ref);
+      load.catch(() => this.refs.get(key) === ref && this.refs.delete(key));
+    }
+    ref.count += 1;
+    let loaded: LoadResult;
+    try {
+      loaded = await ref.load;
+    } catch (err) {
+      ref.count -= 1;
+      if (err instanceof RuntimeError) throw err;
+      throw new ContractError(`cannot load model ${key}: ${(err as Error).message.split('\n')[0]}`, 'ECORRUPT');
+    }
+    if (loaded.provider !== this.currentProvider) this.currentProvider = loaded.provider;
+    return this.handle(key, loaded, ref);
+  }
+
+  private handle(key: string, loaded: LoadResult, ref: { count: number }, entry?: ModelEntry): ModelSession {
+    let released = false;
+    const run = (feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> => {
+      if (released) return Promise.reject(new RuntimeError(`model ${key} was released; open it again to run it`, 'ECLOSED'));
+      const transfer = options.transfer ? Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer) : [];
+      return this.enqueue<TensorMap>({ kind: 'run', key, file: key, feeds, outputs: options.outputs }, transfer, true);
+    };
+    const release = async (): Promise<void> => {
+      if (released) return;
+      released = true;
+      ref.count -= 1;
+      if (ref.count === 0 && this.refs.get(key) === ref) {
+        this.refs.delete(key);
+        if (!this.closing) await this.enqueue({ kind: 'dispose', key }, [], false);
+      }
+    };
+    return { file: key, inputs: loaded.inputs, outputs: loaded.outputs, entry, run, release };
+  }
+
+  /**
+   * Opens a model of the model folder by file stem and checks it against its contract.
+   * @param name e.g. `'aging'` or `'generator-256'`
+   * @param required when false, a missing file gives `undefined` instead of an error
+   * @throws {ContractError} ENOFOLDER, ENOFILE, EMANIFEST, ECORRUPT, ESIGNATURE
+   */
+  async openModel(name: string, required?: true): Promise<ModelSession>;
+  async openModel(name: string, required: false): Promise<ModelSession | undefined>;
+  async openModel(name: string, required = true): Promise<ModelSession | undefined> {
+    const entry = findModel(this.modelDir, name, required);
+    if (!entry) return undefined;
+    const session = await this.acquire(entry.file);
+    try {
+      checkSignature(entry, session.inputs, session.outputs);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+    return { ...session, entry };
+  }
+
+  /** Counters of the worker, plus the runtime's own. */
+  async stats(): Promise<WorkerStats & { restarts: number; pending: number; provider: Provider }> {
+    const worker = await this.enqueue<WorkerStats>({ kind: 'stats' }, [], false);
+    return { ...worker, restarts: this.restarts, pending: this.pending, provider: this.currentProvider };
+  }
+
+  /**
+   * Waits for the job in flight, rejects jobs not yet started, releases every session and ends the worker.
+   * Safe to call more than once.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const queued = this.queue.splice(0);
+    for (const job of queued) job.reject(new RuntimeError('age runtime is closed; job rejected', 'ECLOSED'));
+    const inFlight = this.inFlight;
+    this.closing = (async () => {
+      if (inFlight) {
+        await new Promise<void>((done) => {
+          const finish = (): void => done();
+          const { resolve: ok, reject: fail } = inFlight;
+          inFlight.resolve = (v) => { ok(v); finish(); };
+          inFlight.reject = (e) => { fail(e); finish(); };
+        });
+      }
+      this.refs.clear();
+      if (!this.workerGaveUp) {
+        // Release the sessions in the worker before ending it, so native memory is freed now.
+        await new Promise<unknown>((done) => {
+          this.queue.push({ request: { kind: 'shutdown' }, transfer: [], counted: false, resolve: done, reject: done });
+          this.pump();
+        });
+      }
+      await this.worker.terminate();
+    })();
+    return this.closing;
+  }
+}

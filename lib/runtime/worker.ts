@@ -1,0 +1,139 @@
+// The runtime's worker thread: owns every onnxruntime session (and, through op modules,
+// face-api), so that inference never blocks the Node-RED thread. The main thread sends one
+// request at a time; results go back as transferred buffers.
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { LoadResult, Provider, Reply, Request, WorkerInit, WorkerStats } from './protocol';
+import type { ValueSignature } from '../contracts/contracts';
+import type { TensorMap } from '../tensor';
+
+type Op = (args: unknown) => Promise<unknown>;
+
+const init = workerData as WorkerInit;
+const port = parentPort;
+if (!port) throw new Error('lib/runtime/worker.js must run as a worker thread');
+
+let provider: Provider = init.provider;
+const sessions = new Map<string, ort.InferenceSession>();
+const stats: WorkerStats = { sessionsOpen: 0, sessionsCreated: 0, runs: 0 };
+let ops: Map<string, Op> | undefined;
+
+function sessionOptions(use: Provider): ort.InferenceSession.SessionOptions {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: use === 'cuda' ? [{ name: 'cuda', deviceId: init.deviceId } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+  };
+  if (init.threads > 0) {
+    options.intraOpNumThreads = init.threads;
+    options.interOpNumThreads = 1;
+  }
+  return options;
+}
+
+async function createSession(file: string): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(file, sessionOptions(provider));
+  } catch (err) {
+    if (provider !== 'cuda' || !init.allowCpuFallback) throw err;
+    // CUDA libraries present but unusable (no driver, no device): fall back once, and say so.
+    provider = 'cpu';
+    post({ kind: 'warning', message: `CUDA could not start (${(err as Error).message.split('\n')[0]}); using CPU` });
+    return ort.InferenceSession.create(file, sessionOptions(provider));
+  }
+}
+
+async function session(key: string, file: string): Promise<ort.InferenceSession> {
+  let found = sessions.get(key);
+  if (!found) {
+    found = await createSession(file);
+    sessions.set(key, found);
+    stats.sessionsCreated += 1;
+    stats.sessionsOpen = sessions.size;
+  }
+  return found;
+}
+
+function signature(metadata: readonly ort.InferenceSession.ValueMetadata[]): ValueSignature[] {
+  return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
+}
+
+async function run(key: string, file: string, feeds: TensorMap, outputs?: string[]): Promise<TensorMap> {
+  const s = await session(key, file);
+  const inputs: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', t.data, t.dims);
+  const results = outputs ? await s.run(inputs, outputs) : await s.run(inputs);
+  stats.runs += 1;
+  const out: TensorMap = {};
+  for (const [name, t] of Object.entries(results)) {
+    if (t.type !== 'float32') throw new TypeError(`output "${name}" of ${file} is ${t.type}, expected float32`);
+    // Copy out of onnxruntime's buffer so the result can be transferred without aliasing it.
+    out[name] = { dims: [...t.dims], data: new Float32Array(t.data as Float32Array) };
+  }
+  return out;
+}
+
+function loadOps(): Map<string, Op> {
+  if (!ops) {
+    ops = new Map();
+    for (const file of init.opModules) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const mod = require(file) as { ops?: Record<string, Op> };
+      for (const [name, fn] of Object.entries(mod.ops ?? {})) ops.set(name, fn);
+    }
+  }
+  return ops;
+}
+
+async function handle(request: Request): Promise<unknown> {
+  switch (request.kind) {
+    case 'load': {
+      const s = await session(request.key, request.file);
+      const result: LoadResult = { inputs: signature(s.inputMetadata), outputs: signature(s.outputMetadata), provider };
+      return result;
+    }
+    case 'run':
+      return run(request.key, request.file, request.feeds, request.outputs);
+    case 'dispose': {
+      const s = sessions.get(request.key);
+      sessions.delete(request.key);
+      stats.sessionsOpen = sessions.size;
+      if (s) await s.release();
+      return null;
+    }
+    case 'call': {
+      const op = loadOps().get(request.op);
+      if (!op) throw new Error(`unknown runtime operation "${request.op}"`);
+      return op(request.args);
+    }
+    case 'stats':
+      return { ...stats };
+    case 'shutdown': {
+      const open = [...sessions.values()];
+      sessions.clear();
+      stats.sessionsOpen = 0;
+      await Promise.all(open.map((s) => s.release()));
+      return open.length;
+    }
+  }
+}
+
+/** Buffers of typed arrays found in a result, to transfer rather than copy. */
+function transferables(value: unknown, found: Set<ArrayBuffer> = new Set()): Set<ArrayBuffer> {
+  if (ArrayBuffer.isView(value)) {
+    if (value.buffer instanceof ArrayBuffer && value.byteLength === value.buffer.byteLength) found.add(value.buffer);
+  } else if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) transferables(v, found);
+  }
+  return found;
+}
+
+function post(reply: Reply, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(reply, transfer);
+}
+
+port.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => post({ kind: 'reply', id: request.id, ok: true, result }, [...transferables(result)]),
+    (err: Error & { code?: string }) => post({ kind: 'reply', id: request.id, ok: false, error: { message: err?.message ?? String(err), code: err?.code } }),
+  );
+});

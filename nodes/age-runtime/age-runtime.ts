@@ -1,0 +1,93 @@
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { AgeRuntime, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
+import { modelFolder, type AgeRuntimeConfigNode } from '../shared/runtime-client';
+
+interface AgeRuntimeDef extends NodeDef {
+  modelDir: string;
+  provider: ProviderChoice;
+  deviceId: string | number;
+  threads: string | number;
+  queueLimit: string | number;
+}
+
+/** Reads the editor's settings (strings from the form) into runtime options. */
+function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
+  const int = (value: string | number | undefined): number | undefined => (value === undefined || value === '' ? undefined : Number(value));
+  return validateRuntimeOptions({
+    modelDir: modelFolder(RED, config.modelDir || 'models/sam-ffhq'),
+    provider: config.provider || undefined,
+    deviceId: int(config.deviceId),
+    threads: int(config.threads),
+    queueLimit: int(config.queueLimit),
+  });
+}
+
+export = function (RED: NodeAPI): void {
+  function AgeRuntimeNode(this: AgeRuntimeConfigNode, config: AgeRuntimeDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const clients = new Set<Node>();
+    let runtime: AgeRuntime | undefined;
+    let optionsError: Error | undefined;
+    let options: RuntimeOptions | undefined;
+    try {
+      options = optionsFrom(RED, config);
+    } catch (err) {
+      optionsError = err as Error;
+      node.error(RED._('age-runtime.errors.settings', { message: optionsError.message }));
+    }
+
+    node.register = (client: Node): AgeRuntime => {
+      if (optionsError || !options) throw optionsError;
+      if (!runtime || runtime.closed) {
+        runtime = AgeRuntime.create(options);
+        for (const warning of runtime.warnings) node.warn(warning);
+        runtime.on('warning', (message: string) => node.warn(message));
+      }
+      clients.add(client);
+      return runtime;
+    };
+
+    node.deregister = async (client: Node): Promise<void> => {
+      clients.delete(client);
+      if (clients.size === 0 && runtime) {
+        const ending = runtime;
+        runtime = undefined;
+        await ending.close();
+      }
+    };
+
+    /** State for the editor and the admin API. */
+    (node as AgeRuntimeConfigNode & { describe(): Promise<object> }).describe = async () => ({
+      provider: runtime?.provider ?? null,
+      requested: options?.provider ?? null,
+      modelDir: options?.modelDir ?? null,
+      clients: clients.size,
+      warnings: runtime?.warnings ?? [],
+      stats: runtime && !runtime.closed ? await runtime.stats() : null,
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      const ending = runtime;
+      runtime = undefined;
+      clients.clear();
+      if (!ending) return done();
+      ending.close().then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('age-runtime', AgeRuntimeNode);
+
+  // The editor asks which provider a deployed runtime really uses.
+  RED.httpAdmin.get('/age-runtime/:id', RED.auth.needsPermission('age-runtime.read'), (req, res) => {
+    const node = RED.nodes.getNode(String(req.params.id)) as (Node & { describe?: () => Promise<object> }) | null;
+    if (!node || typeof node.describe !== 'function') {
+      res.status(404).json({ error: RED._('age-runtime.errors.notDeployed') });
+      return;
+    }
+    node.describe().then(
+      (state) => res.json(state),
+      (err: Error) => res.status(500).json({ error: err.message }),
+    );
+  });
+};
