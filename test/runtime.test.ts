@@ -180,7 +180,7 @@ describe('model contracts', function () {
 
   it('a missing folder', async function () {
     const missing = join(dir, 'nope');
-    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}` });
+    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}; export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${missing}` });
   });
 
   it('a missing file', async function () {

@@ -97,6 +97,11 @@ export function describeSignature(values: Record<string, { type: string; shape: 
     .join('; ');
 }
 
+/** The command that makes a model folder, for error messages. */
+function exportHint(dir: string): string {
+  return `export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`;
+}
+
 /**
  * Reads a model folder and its manifests, without loading any ONNX file.
  * @param dir folder holding `<name>.onnx` and `<name>.json` pairs
@@ -125,15 +130,12 @@ export function findModel(dir: string, name: string, required: boolean): ModelEn
   const known = MODEL_FILES.find((f) => f.name === name);
   if (!known) throw new TypeError(`unknown model "${name}"; expected one of ${MODEL_FILES.map((f) => f.name).join(', ')}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new ContractError(`model folder not found: ${dir}`, 'ENOFOLDER');
+    throw new ContractError(`model folder not found: ${dir}; ${exportHint(dir)}`, 'ENOFOLDER');
   }
   const file = join(dir, `${name}.onnx`);
   if (!existsSync(file)) {
     if (!required) return undefined;
-    throw new ContractError(
-      `model file missing: ${file} (role "${known.role}"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
-      'ENOFILE',
-    );
+    throw new ContractError(`model file missing: ${file} (role "${known.role}"); ${exportHint(dir)}`, 'ENOFILE');
   }
   return { name, role: known.role, file, manifest: readManifest(join(dir, `${name}.json`), known.role) };
 }

@@ -1,0 +1,89 @@
+import sharp, { type Sharp } from 'sharp';
+import type { Tensor } from '../tensor';
+
+/** Decoded 8-bit RGB pixels, row-major, 3 channels. */
+export interface RgbImage {
+  data: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * Decodes an image and makes the model input SAM expects: RGB, square `size`, values in [-1, 1], channels first.
+ * @returns a tensor of shape [1, 3, size, size]
+ * @throws {Error} when sharp cannot decode the buffer
+ */
+export async function imageToTensor(input: Buffer, size: number): Promise<Tensor> {
+  const { data } = await sharp(input, { failOn: 'error' })
+    .rotate()
+    .toColorspace('srgb')
+    .removeAlpha()
+    .resize(size, size, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return rgbToTensor({ data, width: size, height: size });
+}
+
+/** RGB pixels to a [1,3,H,W] tensor in [-1, 1]. */
+export function rgbToTensor(image: RgbImage): Tensor {
+  const { data, width, height } = image;
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) out[c * plane + i] = data[i * 3 + c] / 127.5 - 1;
+  }
+  return { dims: [1, 3, height, width], data: out };
+}
+
+/**
+ * One image of a [N,3,H,W] tensor in [-1, 1] as 8-bit RGB pixels (clamped, rounded).
+ * @param index which image of the batch
+ */
+export function tensorToRgb(t: Tensor, index = 0): RgbImage {
+  const [, channels, height, width] = t.dims;
+  if (channels !== 3) throw new RangeError(`Expected a [N,3,H,W] image tensor but received [${t.dims.join(',')}]`);
+  const plane = width * height;
+  const base = index * 3 * plane;
+  const data = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) {
+      const v = Math.round((t.data[base + c * plane + i] + 1) * 127.5);
+      data[i * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return { data, width, height };
+}
+
+/** A sharp pipeline over raw RGB pixels. */
+export function rgbSharp(image: RgbImage): Sharp {
+  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+    raw: { width: image.width, height: image.height, channels: 3 },
+  });
+}
+
+/**
+ * Resizes every image of a [N,3,H,W] tensor to [N,3,size,size] (for the age and identity nets).
+ * Goes through 8-bit pixels and sharp's antialiased resampling, as a photo would.
+ */
+export async function resizeBatch(t: Tensor, size: number): Promise<Tensor> {
+  const [n, , height, width] = t.dims;
+  if (height === size && width === size) return t;
+  const out = new Float32Array(n * 3 * size * size);
+  await Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const data = await rgbSharp(tensorToRgb(t, i)).resize(size, size, { fit: 'fill' }).raw().toBuffer();
+      out.set(rgbToTensor({ data, width: size, height: size }).data, i * 3 * size * size);
+    }),
+  );
+  return { dims: [n, 3, size, size], data: out };
+}
+
+/** Output formats the nodes write. */
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+
+/** Encodes RGB pixels, resized to `size` when given. */
+export function encodeRgb(image: RgbImage, format: ImageFormat, size?: number): Promise<Buffer> {
+  let pipeline = rgbSharp(image);
+  if (size && (size !== image.width || size !== image.height)) pipeline = pipeline.resize(size, size, { fit: 'fill' });
+  return pipeline.toFormat(format, format === 'jpeg' ? { quality: 92 } : {}).toBuffer();
+}

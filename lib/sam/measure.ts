@@ -1,0 +1,64 @@
+import type { Tensor } from '../tensor';
+import type { SamModels } from './models';
+import { resizeBatch, tensorToRgb } from './image';
+
+/** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
+export type Backend = 'onnx' | 'faceapi';
+
+/** DEX reads 224x224; ArcFace IR-SE50 reads 112x112. */
+export const AGE_SIZE = 224;
+export const IDENTITY_SIZE = 112;
+
+/**
+ * Measures the apparent age of each image.
+ * @param images [N,3,H,W] in [-1, 1] (aligned faces or renders)
+ * @returns years, one per image
+ * @throws {ContractError} when the onnx backend is chosen and `age.onnx` is missing
+ */
+export async function measureAges(models: SamModels, images: Tensor, backend: Backend): Promise<number[]> {
+  if (backend === 'onnx') {
+    const age = await models.require('age');
+    const result = await age.run({ image: await resizeBatch(images, AGE_SIZE) }, { transfer: true, outputs: ['age'] });
+    return Array.from(result.age.data);
+  }
+  return Promise.all(
+    Array.from({ length: images.dims[0] }, async (_, i) => {
+      const rgb = tensorToRgb(images, i);
+      const { age } = await models.runtime.call<{ age: number }>('face.age', rgb, [rgb.data.buffer as ArrayBuffer]);
+      return age;
+    }),
+  );
+}
+
+/**
+ * Identity embeddings (unit length) of each image.
+ * @throws {ContractError} when the onnx backend is chosen and `identity.onnx` is missing
+ */
+export async function embedIdentities(models: SamModels, images: Tensor, backend: Backend): Promise<Float32Array[]> {
+  const count = images.dims[0];
+  if (backend === 'onnx') {
+    const identity = await models.require('identity');
+    const { embedding } = await identity.run({ image: await resizeBatch(images, IDENTITY_SIZE) }, { transfer: true });
+    const size = embedding.dims[1];
+    return Array.from({ length: count }, (_, i) => embedding.data.slice(i * size, (i + 1) * size));
+  }
+  return Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const rgb = tensorToRgb(images, i);
+      return models.runtime.call<Float32Array>('face.descriptor', rgb, [rgb.data.buffer as ArrayBuffer]);
+    }),
+  );
+}
+
+/** Cosine similarity of two embeddings. */
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / (Math.sqrt(na * nb) || 1);
+}
