@@ -1,0 +1,103 @@
+// What every age transform node does the same way: hold a runtime lease, show status,
+// turn failures into done(err) with a red status, and release everything on close.
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import { connectRuntime, type RuntimeLease } from './runtime-client';
+import { SamModels } from '../../lib/sam/models';
+
+/** Longest status text before it is cut (the editor shows one short line). */
+const STATUS_MAX = 60;
+
+/** Sets a red status with the error's first line, shortened. */
+export function statusError(node: Node, err: unknown): void {
+  const text = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+  node.status({ fill: 'red', shape: 'ring', text: text.length > STATUS_MAX ? `${text.slice(0, STATUS_MAX - 1)}…` : text });
+}
+
+/** Sets a blue "working" status. */
+export function statusBusy(node: Node, text: string): void {
+  node.status({ fill: 'blue', shape: 'dot', text });
+}
+
+/** Sets a green "done" status. */
+export function statusDone(node: Node, text: string): void {
+  node.status({ fill: 'green', shape: 'dot', text });
+}
+
+/**
+ * Checks that msg.payload is a non-empty image Buffer.
+ * @throws {TypeError} naming what was received instead
+ */
+export function payloadImage(msg: NodeMessage, what = 'an image Buffer'): Buffer {
+  const payload = msg.payload;
+  if (!Buffer.isBuffer(payload)) {
+    const got = payload === null ? 'null' : Array.isArray(payload) ? 'an array' : typeof payload;
+    throw new TypeError(`Expected msg.payload to be ${what} but received ${got}`);
+  }
+  if (payload.length === 0) throw new TypeError(`Expected msg.payload to be ${what} but received an empty Buffer`);
+  return payload;
+}
+
+/** A node's runtime and the SAM models it opened, released together on close. */
+export interface Engine {
+  lease: RuntimeLease;
+  models: SamModels;
+}
+
+/**
+ * Wires a node's input to an async handler with the project's habits: one runtime lease per
+ * node, errors through done(err) with a red status, and on close: wait for running work,
+ * release the models and the lease.
+ * @param handler does the work; sends results itself with `send`; its rejection becomes done(err)
+ * @returns nothing; the lease is taken at once, so a config error shows before any message
+ */
+export function serveInput(
+  RED: NodeAPI,
+  node: Node,
+  runtimeId: string | undefined,
+  handler: (msg: NodeMessage, send: (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void, engine: Engine, signal: AbortSignal) => Promise<void>,
+): void {
+  let engine: Engine | undefined;
+  let startError: Error | undefined;
+  try {
+    const lease = connectRuntime(RED, node, runtimeId);
+    engine = { lease, models: new SamModels(lease.runtime) };
+  } catch (err) {
+    startError = err as Error;
+    statusError(node, err);
+    node.error(startError.message);
+  }
+  const running = new Set<Promise<void>>();
+  const abort = new AbortController();
+
+  node.on('input', (msg, send, done) => {
+    if (!engine) {
+      statusError(node, startError);
+      done(startError);
+      return;
+    }
+    const work = handler(msg, send, engine, abort.signal).then(
+      () => done(),
+      (err: Error) => {
+        statusError(node, err);
+        done(err);
+      },
+    );
+    running.add(work);
+    work.finally(() => running.delete(work));
+  });
+
+  node.on('close', (_removed: boolean, done: () => void) => {
+    abort.abort();
+    const held = engine;
+    engine = undefined;
+    startError = new Error('node closed');
+    Promise.allSettled([...running])
+      .then(async () => {
+        if (held) {
+          await held.models.release();
+          await held.lease.release();
+        }
+      })
+      .then(done, done);
+  });
+}

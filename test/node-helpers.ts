@@ -1,0 +1,29 @@
+import helper from 'node-red-node-test-helper';
+import type { Node, NodeMessage } from 'node-red';
+
+helper.init(require.resolve('node-red'));
+
+/** Node-RED's own catch node, so tests see errors the way a flow's Catch node does. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const catchNode = require('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
+
+/** A message received by a helper node, with what a Catch node adds. */
+export type CaughtMessage = NodeMessage & { error: { message: string; source?: { id: string } } };
+
+/** The next message a helper node receives. */
+export function next<T = NodeMessage>(node: Node): Promise<T> {
+  return new Promise((resolve) => node.once('input', (msg: T) => resolve(msg)));
+}
+
+/** mocha hooks: a fresh Node-RED server around each test, flows unloaded after it. */
+export function useNodeRed(): void {
+  beforeEach(function (done) {
+    helper.startServer(done);
+  });
+  afterEach(async function () {
+    await helper.unload();
+    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
+  });
+}
+
+export { helper };
