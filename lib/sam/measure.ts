@@ -23,8 +23,8 @@ export async function measureAges(models: SamModels, images: Tensor, backend: Ba
   }
   return Promise.all(
     Array.from({ length: images.dims[0] }, async (_, i) => {
-      const rgb = tensorToRgb(images, i);
-      const { age } = await models.runtime.call<{ age: number }>('face.age', rgb, [rgb.data.buffer as ArrayBuffer]);
+      const { data, width, height } = tensorToRgb(images, i);
+      const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height }, [data.buffer as ArrayBuffer]);
       return age;
     }),
   );
@@ -44,8 +44,8 @@ export async function embedIdentities(models: SamModels, images: Tensor, backend
   }
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
-      const rgb = tensorToRgb(images, i);
-      return models.runtime.call<Float32Array>('face.descriptor', rgb, [rgb.data.buffer as ArrayBuffer]);
+      const { data, width, height } = tensorToRgb(images, i);
+      return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height }, [data.buffer as ArrayBuffer]);
     }),
   );
 }
