@@ -36,6 +36,8 @@ export interface WorkerStats {
   sessionsOpen: number;
   sessionsCreated: number;
   runs: number;
+  /** Milliseconds spent inside onnxruntime's session.run, all runs together. */
+  runMs: number;
 }
 
 /** Replies and notices from the worker. */

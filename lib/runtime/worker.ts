@@ -15,7 +15,7 @@ if (!port) throw new Error('lib/runtime/worker.js must run as a worker thread');
 
 let provider: Provider = init.provider;
 const sessions = new Map<string, ort.InferenceSession>();
-const stats: WorkerStats = { sessionsOpen: 0, sessionsCreated: 0, runs: 0 };
+const stats: WorkerStats = { sessionsOpen: 0, sessionsCreated: 0, runs: 0, runMs: 0 };
 let ops: Map<string, Op> | undefined;
 
 function sessionOptions(use: Provider): ort.InferenceSession.SessionOptions {
@@ -61,7 +61,9 @@ async function run(key: string, file: string, feeds: TensorMap, outputs?: string
   const s = await session(key, file);
   const inputs: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', t.data, t.dims);
+  const started = performance.now();
   const results = outputs ? await s.run(inputs, outputs) : await s.run(inputs);
+  stats.runMs += performance.now() - started;
   stats.runs += 1;
   const out: TensorMap = {};
   for (const [name, t] of Object.entries(results)) {
