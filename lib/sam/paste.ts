@@ -1,0 +1,246 @@
+// Paste-back: an aged face, rendered in the aligned (FFHQ) frame, put back into the photo it
+// came from. The render is warped into the photo's pixel grid with the inverse of the
+// aligner's transform and blended through a soft elliptical mask that fades to zero well
+// inside the aligned square, so the photo keeps its size and changes only around the face.
+import sharp from 'sharp';
+import type { RgbImage } from './image';
+
+/** A 2x3 affine matrix [[a, b, c], [d, e, f]]: x' = a x + b y + c, y' = d x + e y + f. */
+export type Affine = [[number, number, number], [number, number, number]];
+
+/** Where the aligned face sits in the photo, as face-align reports it in `msg.face`. */
+export interface FacePlacement {
+  /** Affine map from aligned-face pixels to photo pixels (pixel-index coordinates both sides). */
+  transform: Affine;
+  /** Side of the aligned face the transform is expressed in, in pixels. */
+  size: number;
+}
+
+/** A region of the photo in pixels. */
+export interface Region {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * The blend mask, in coordinates of the aligned square (0..1 both ways, y down): an ellipse
+ * around the face of an FFHQ crop (eyes near y 0.47, mouth near 0.75, cheeks at x 0.25 and
+ * 0.75). Its outer edge stays inside the square, so nothing at the square's border is pasted.
+ */
+export const FACE_MASK = { cx: 0.5, cy: 0.52, rx: 0.4, ry: 0.44 } as const;
+
+/** Every default of pasting, in one place. */
+export const PASTE_DEFAULTS = {
+  /** Width of the soft edge, as a fraction of the mask ellipse's radius (0.3: the inner 70% is pasted fully). */
+  feather: 0.3,
+  /** Largest photo accepted, in pixels. */
+  maxPixels: 40_000_000,
+} as const;
+
+/** Options of {@link pasteFace}. */
+export interface PasteOptions {
+  feather?: number;
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+/**
+ * Checks a feather value.
+ * @throws {RangeError} unless it is a number in [0.01, 1]
+ */
+export function checkFeather(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0.01 && value <= 1)) {
+    throw new RangeError(`Expected a number between 0.01 and 1 for feather but received ${JSON.stringify(value)} of type ${typeName(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Checks the face placement a message carries (face-align's `msg.face`).
+ * @param what the name used in error messages
+ * @throws {TypeError} naming what is missing or malformed
+ * @example checkPlacement(msg.face) // { transform: [[..],[..]], size: 256 }
+ */
+export function checkPlacement(value: unknown, what = 'msg.face'): FacePlacement {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError(`Expected ${what} to be face-align's face ({ transform, size, ... }) but received ${typeName(value)}`);
+  }
+  const { transform, size } = value as { transform?: unknown; size?: unknown };
+  const row = (r: unknown): boolean => Array.isArray(r) && r.length === 3 && r.every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (!Array.isArray(transform) || transform.length !== 2 || !transform.every(row)) {
+    throw new TypeError(`Expected ${what}.transform to be an affine matrix [[a,b,c],[d,e,f]] of finite numbers`);
+  }
+  const m = transform as Affine;
+  if (Math.abs(m[0][0] * m[1][1] - m[0][1] * m[1][0]) < 1e-12) throw new RangeError(`Expected ${what}.transform to be invertible`);
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) {
+    throw new TypeError(`Expected ${what}.size to be the aligned face's side in pixels but received ${JSON.stringify(size)}`);
+  }
+  return { transform: [[...m[0]], [...m[1]]], size };
+}
+
+/**
+ * Decodes the original photo the way face-align does: upright (EXIF orientation applied),
+ * 8-bit sRGB, alpha dropped, so `msg.face.transform` addresses its pixels.
+ * @param what the name used in error messages
+ * @throws {TypeError} when the value is not an image Buffer sharp can decode
+ */
+export async function decodePhoto(input: unknown, what = 'msg.original'): Promise<RgbImage> {
+  if (!Buffer.isBuffer(input) || input.length === 0) {
+    throw new TypeError(`Expected ${what} to be the original photo as an image Buffer but received ${Buffer.isBuffer(input) ? 'an empty Buffer' : typeName(input)}`);
+  }
+  try {
+    const { data, info } = await sharp(input, { limitInputPixels: PASTE_DEFAULTS.maxPixels })
+      .autoOrient()
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (err) {
+    throw new TypeError(`Cannot decode ${what} as an image: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Weight of the pasted face at a point of the aligned square: 1 inside the face, a smooth
+ * (smoothstep) fall-off across the outer `feather` of the mask ellipse, 0 outside it.
+ * @param u horizontal position in the aligned square, 0..1
+ * @param v vertical position, 0..1 (down)
+ */
+export function maskWeight(u: number, v: number, feather: number = PASTE_DEFAULTS.feather): number {
+  const dx = (u - FACE_MASK.cx) / FACE_MASK.rx;
+  const dy = (v - FACE_MASK.cy) / FACE_MASK.ry;
+  const e = Math.sqrt(dx * dx + dy * dy);
+  const inner = 1 - feather;
+  if (e <= inner) return 1;
+  if (e >= 1) return 0;
+  const t = (e - inner) / feather;
+  return 1 - t * t * (3 - 2 * t);
+}
+
+function invert(m: Affine): Affine {
+  const [[a, b, c], [d, e, f]] = m;
+  const det = a * e - b * d;
+  return [
+    [e / det, -b / det, (b * f - c * e) / det],
+    [-d / det, a / det, (c * d - a * f) / det],
+  ];
+}
+
+/** The map from render pixels (side `r`) to photo pixels, through the aligned frame (side `size`). */
+function renderToPhoto({ transform, size }: FacePlacement, r: number): Affine {
+  const s = size / r;
+  const o = 0.5 * s - 0.5; // render pixel centre -> aligned pixel centre: a = (x + 0.5) s - 0.5
+  const [[a, b, c], [d, e, f]] = transform;
+  return [
+    [a * s, b * s, a * o + b * o + c],
+    [d * s, e * s, d * o + e * o + f],
+  ];
+}
+
+/**
+ * The part of the photo the paste can change: the mask ellipse's bounding box, mapped into the
+ * photo and clipped to it. Empty (width or height 0) when the face lies outside the photo.
+ */
+export function pasteRegion(placement: FacePlacement, photoWidth: number, photoHeight: number): Region {
+  const m = renderToPhoto(placement, placement.size);
+  const { cx, cy, rx, ry } = FACE_MASK;
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const [u, v] of [[cx - rx, cy - ry], [cx + rx, cy - ry], [cx - rx, cy + ry], [cx + rx, cy + ry]]) {
+    const px = u * placement.size - 0.5;
+    const py = v * placement.size - 0.5;
+    xs.push(m[0][0] * px + m[0][1] * py + m[0][2]);
+    ys.push(m[1][0] * px + m[1][1] * py + m[1][2]);
+  }
+  const x0 = Math.max(0, Math.floor(Math.min(...xs)));
+  const y0 = Math.max(0, Math.floor(Math.min(...ys)));
+  const x1 = Math.min(photoWidth, Math.ceil(Math.max(...xs)) + 1);
+  const y1 = Math.min(photoHeight, Math.ceil(Math.max(...ys)) + 1);
+  return { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0) };
+}
+
+/**
+ * Pastes a rendered face into the photo it was aligned from.
+ *
+ * Each photo pixel inside the mask's region is mapped back into the render (inverse of the
+ * aligner's transform, scaled from the aligned size to the render's), sampled bilinearly, and
+ * blended with the photo by {@link maskWeight}. Where the face is smaller in the photo than the
+ * render, the render is first downsized (Lanczos) to the photo's scale, so no aliasing shows.
+ * Pixels outside the region are copied unchanged. Works in row bands and yields between them,
+ * so the calling thread keeps serving its event loop.
+ * @param photo the original photo, decoded upright (see {@link decodePhoto})
+ * @param face the rendered face: square RGB, any side (the generator's resolution is best)
+ * @param placement `msg.face`'s transform and aligned size (see {@link checkPlacement})
+ * @param options feather (default 0.3): the soft edge as a fraction of the mask radius
+ * @returns a new image of the photo's size, and the region that may differ
+ * @throws {RangeError} for a face that is not square or a bad feather
+ * @example const { image } = await pasteFace(await decodePhoto(msg.original), rgb, checkPlacement(msg.face));
+ */
+export async function pasteFace(photo: RgbImage, face: RgbImage, placement: FacePlacement, options: PasteOptions = {}): Promise<{ image: RgbImage; region: Region }> {
+  const feather = checkFeather(options.feather ?? PASTE_DEFAULTS.feather);
+  if (face.width !== face.height) throw new RangeError(`Expected a square face render but received ${face.width}x${face.height}`);
+  const { width: W, height: H } = photo;
+  const out = new Uint8Array(photo.data);
+  const region = pasteRegion(placement, W, H);
+  if (region.width === 0 || region.height === 0) return { image: { data: out, width: W, height: H }, region };
+
+  // Photo pixels per render pixel: below 1, bilinear sampling would skip render pixels.
+  let src = face;
+  const m0 = renderToPhoto(placement, face.width);
+  const scale = Math.sqrt(Math.abs(m0[0][0] * m0[1][1] - m0[0][1] * m0[1][0]));
+  if (scale < 0.9) {
+    const side = Math.max(8, Math.round(face.width * scale));
+    const data = await sharp(Buffer.from(face.data.buffer, face.data.byteOffset, face.data.byteLength), { raw: { width: face.width, height: face.height, channels: 3 } })
+      .resize(side, side, { kernel: 'lanczos3', fit: 'fill' })
+      .raw()
+      .toBuffer();
+    src = { data, width: side, height: side };
+  }
+  const R = src.width;
+  const inv = invert(renderToPhoto(placement, R));
+  const fd = src.data;
+  const pd = photo.data;
+  const last = R - 1;
+  const rowsPerBand = Math.max(1, Math.floor(250_000 / Math.max(1, region.width)));
+  for (let y0 = region.y; y0 < region.y + region.height; y0 += rowsPerBand) {
+    const y1 = Math.min(region.y + region.height, y0 + rowsPerBand);
+    for (let y = y0; y < y1; y++) {
+      for (let x = region.x; x < region.x + region.width; x++) {
+        const u = inv[0][0] * x + inv[0][1] * y + inv[0][2];
+        const v = inv[1][0] * x + inv[1][1] * y + inv[1][2];
+        const w = maskWeight((u + 0.5) / R, (v + 0.5) / R, feather);
+        if (w <= 0) continue;
+        const uc = u < 0 ? 0 : u > last ? last : u;
+        const vc = v < 0 ? 0 : v > last ? last : v;
+        const ix = Math.min(Math.floor(uc), last - 1 < 0 ? 0 : last - 1);
+        const iy = Math.min(Math.floor(vc), last - 1 < 0 ? 0 : last - 1);
+        const dx = uc - ix;
+        const dy = vc - iy;
+        const ix1 = Math.min(ix + 1, last);
+        const iy1 = Math.min(iy + 1, last);
+        const p00 = (iy * R + ix) * 3;
+        const p01 = (iy * R + ix1) * 3;
+        const p10 = (iy1 * R + ix) * 3;
+        const p11 = (iy1 * R + ix1) * 3;
+        const o = (y * W + x) * 3;
+        for (let c = 0; c < 3; c++) {
+          const top = fd[p00 + c] + (fd[p01 + c] - fd[p00 + c]) * dx;
+          const bottom = fd[p10 + c] + (fd[p11 + c] - fd[p10 + c]) * dx;
+          const value = top + (bottom - top) * dy;
+          out[o + c] = Math.round(pd[o + c] + (value - pd[o + c]) * w);
+        }
+      }
+    }
+    if (y1 < region.y + region.height) await tick();
+  }
+  return { image: { data: out, width: W, height: H }, region };
+}

@@ -1,0 +1,92 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
+import { generate, validateOutputOptions, type GenerateResult, type OutputOptions } from '../../lib/sam/output';
+import { serveInput, statusBusy, statusDone } from '../shared/node-kit';
+
+interface AgeGenerateDef extends NodeDef {
+  runtime: string;
+  mode: OutputOptions['mode'];
+  format: OutputOptions['format'];
+  size: string | number;
+  labels: boolean;
+  animationFormat: OutputOptions['animationFormat'];
+  frames: string | number;
+  delay: string | number;
+  loop: string | number;
+  feather: string | number;
+}
+
+interface GenerateMessage extends NodeMessage {
+  latent?: unknown;
+  aligned?: unknown;
+  original?: unknown;
+  face?: unknown;
+  parts?: Record<string, unknown>;
+}
+
+/** Reads the editor's settings (strings from the form) into checked output options. */
+function optionsFrom(config: AgeGenerateDef): OutputOptions {
+  const num = (value: string | number | undefined): number | undefined => (value === undefined || value === '' ? undefined : Number(value));
+  return validateOutputOptions({
+    mode: config.mode || undefined,
+    format: config.format || undefined,
+    size: num(config.size),
+    labels: typeof config.labels === 'boolean' ? config.labels : undefined,
+    animationFormat: config.animationFormat || undefined,
+    frames: num(config.frames),
+    delay: num(config.delay),
+    loop: num(config.loop),
+    feather: num(config.feather),
+  });
+}
+
+/** The status text of a finished message. */
+function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult): string {
+  const ms = Math.round(result.timings.total);
+  if (options.mode === 'animation') return RED._('age-generate.status.animation', { frames: result.rendered, ms });
+  if (options.mode === 'strip') return RED._('age-generate.status.strip', { count: result.rendered, ms });
+  return RED._('age-generate.status.images', { count: result.images.length, ms });
+}
+
+export = function (RED: NodeAPI): void {
+  function AgeGenerateNode(this: Node, config: AgeGenerateDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let options: OutputOptions;
+    try {
+      options = optionsFrom(config);
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('age-generate.status.badConfig') });
+      node.error((err as Error).message);
+      return;
+    }
+
+    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, { models }, signal) => {
+      const latent = checkLatent(msg.latent);
+      const count = latent.dims[0];
+      const animation = options.mode === 'animation';
+      const total = animation ? (count - 1) * (options.frames + 1) + 1 : count;
+      statusBusy(node, RED._(animation ? 'age-generate.status.renderingFrames' : 'age-generate.status.rendering', { count: total }));
+      const result = await generate(models, { latent, aligned: msg.aligned, original: msg.original, face: msg.face }, options, (done, all) => {
+        if (done < all) statusBusy(node, RED._('age-generate.status.progress', { done, count: all }));
+      }, signal);
+      statusDone(node, doneText(RED, options, result));
+      const render = { mode: options.mode, rendered: result.rendered, resolution: result.resolution, ms: Math.round(result.timings.total), renderMs: Math.round(result.timings.render) };
+      if (!result.perAge) {
+        msg.payload = result.images[0].payload;
+        Object.assign(msg, { targetAge: result.images[0].ages, render });
+        send(msg);
+        return;
+      }
+      // One message per age, a sequence the core join node can rebuild; each carries its own code.
+      const id = RED.util.generateId();
+      result.images.forEach((image, index) => {
+        const parts: Record<string, unknown> = { id, index, count: result.images.length, type: 'array', len: 1 };
+        if (msg.parts) parts.parts = msg.parts;
+        const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
+        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render } as NodeMessage);
+      });
+    });
+  }
+  RED.nodes.registerType('age-generate', AgeGenerateNode);
+};
