@@ -1,0 +1,100 @@
+// `age-transform align`: the face-align node's work from the command line, with detection in
+// an AgeRuntime worker as the node does it.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { CliError, EXIT, parseCommandArgs, UsageError, type CliIO, type Command } from '../cli';
+import { AgeRuntime } from '../runtime/runtime';
+import { runtimeDetector } from '../face/detector';
+import type { DetectFn, DetectorName } from '../face/types';
+import { ALIGN_DEFAULTS, alignImage } from './align';
+import { ALIGN_SIZES } from './ffhq';
+import { FACE_DEFAULTS } from '../face/face-ops';
+
+const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--all] [--json]
+  --out PATH            where the aligned PNG goes; with --all, a folder (created if needed)
+  --size N              output side: 256 (default), 512 or 1024
+  --all                 every face (IMAGE-face1.png, ... left to right), not only the largest
+  --json                print one JSON object per face: file, score, box, landmarks, quad, transform, out
+  --detector NAME       ssd (default, more accurate) or tiny (faster)
+  --min-confidence X    drop faces the detector scores below X (default ${FACE_DEFAULTS.minConfidence})
+  --min-face-size N     drop faces whose box is under N pixels (default ${ALIGN_DEFAULTS.minFaceSize})
+  --max-pixels N        refuse larger images before decoding (default ${ALIGN_DEFAULTS.maxPixels})
+exit codes: 0 faces written, 2 bad arguments or image, 3 no face found`;
+
+const OPTIONS = {
+  out: { type: 'string' },
+  size: { type: 'string' },
+  all: { type: 'boolean' },
+  json: { type: 'boolean' },
+  detector: { type: 'string' },
+  'min-confidence': { type: 'string' },
+  'min-face-size': { type: 'string' },
+  'max-pixels': { type: 'string' },
+} as const;
+
+function numberOption(name: string, value: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !check(n)) throw new UsageError(`--${name} must be ${expected} (received "${value}")`);
+  return n;
+}
+
+async function readImage(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new CliError(`cannot read ${file}: ${why}`, EXIT.BAD_INPUT);
+  }
+}
+
+/** `age-transform align`: see USAGE. */
+export const alignCommand: Command = {
+  name: 'align',
+  summary: 'find faces in an image and crop them by the FFHQ recipe (SAM input)',
+  usage: USAGE,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const { values, positionals } = parseCommandArgs(argv, OPTIONS);
+    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
+    const file = positionals[0]!;
+    const out = values.out;
+    if (!out) throw new UsageError('--out is required');
+    const size = numberOption('size', values.size, (n) => (ALIGN_SIZES as readonly number[]).includes(n), ALIGN_SIZES.join(', ').replace(/, (\d+)$/, ' or $1')) ?? ALIGN_DEFAULTS.size;
+    const detector = values.detector ?? FACE_DEFAULTS.detector;
+    if (detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector must be ssd or tiny (received "${detector}")`);
+    const minConfidence = numberOption('min-confidence', values['min-confidence'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
+    const minFaceSize = numberOption('min-face-size', values['min-face-size'], (n) => n >= 0, 'a number >= 0');
+    const maxPixels = numberOption('max-pixels', values['max-pixels'], (n) => Number.isInteger(n) && n > 0, 'a positive integer');
+
+    const input = await readImage(file);
+    // The runtime (a worker thread with face-api) starts only once the image has passed its
+    // checks, so bad input fails fast.
+    let runtime: AgeRuntime | undefined;
+    const detect: DetectFn = (rgb, width, height) => {
+      runtime ??= AgeRuntime.create({ provider: 'cpu' });
+      return runtimeDetector(runtime, { detector: detector as DetectorName, minConfidence })(rgb, width, height);
+    };
+    let result;
+    try {
+      result = await alignImage(input, detect, { size, mode: values.all ? 'all' : 'largest', minFaceSize, maxPixels, name: file });
+    } finally {
+      await runtime?.close();
+    }
+    if (result.faces.length === 0) {
+      io.stderr(`age-transform align: no face found in ${file}\n`);
+      return EXIT.NO_FACE;
+    }
+    if (values.all) await mkdir(out, { recursive: true });
+    const stem = basename(file, extname(file));
+    for (const [i, face] of result.faces.entries()) {
+      const path = values.all ? join(out, `${stem}-face${i + 1}.png`) : out;
+      await writeFile(path, face.image);
+      if (values.json) {
+        const { score, box, landmarks, quad, transform } = face;
+        io.stdout(`${JSON.stringify({ file, score, box, landmarks, quad, transform, out: path })}\n`);
+      }
+    }
+    return EXIT.OK;
+  },
+};

@@ -1,0 +1,93 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions } from '../../lib/align/align';
+import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
+import { FACE_DEFAULTS } from '../../lib/face/face-ops';
+import { serveInput, statusBusy } from '../shared/node-kit';
+
+interface FaceAlignDef extends NodeDef {
+  runtime: string;
+  size: string | number;
+  mode: AlignMode;
+  detector: DetectorOptions['detector'];
+  minConfidence: string | number;
+  minFaceSize: string | number;
+  maxPixels: string | number;
+}
+
+/** What the node puts in msg.face. */
+interface FaceInfo {
+  score: number;
+  box: AlignedFace['box'];
+  landmarks: AlignedFace['landmarks'];
+  quad: AlignedFace['quad'];
+  transform: AlignedFace['transform'];
+  size: number;
+}
+
+/** Reads the editor's settings (strings from the form) once; a bad one stops the node at deploy. */
+function settingsFrom(config: FaceAlignDef): { align: AlignOptions; detector: DetectorOptions } {
+  const num = (value: string | number | undefined, fallback: number): number => (value === undefined || value === '' ? fallback : Number(value));
+  const align = validateAlignOptions({
+    size: num(config.size, ALIGN_DEFAULTS.size),
+    mode: config.mode || ALIGN_DEFAULTS.mode,
+    minFaceSize: num(config.minFaceSize, ALIGN_DEFAULTS.minFaceSize),
+    maxPixels: num(config.maxPixels, ALIGN_DEFAULTS.maxPixels),
+  });
+  const detector = config.detector || FACE_DEFAULTS.detector;
+  if (detector !== 'ssd' && detector !== 'tiny') throw new TypeError(`Expected 'ssd' or 'tiny' for detector but received ${String(detector)}`);
+  const minConfidence = num(config.minConfidence, FACE_DEFAULTS.minConfidence);
+  if (!(minConfidence >= 0 && minConfidence <= 1)) throw new TypeError(`Expected a number from 0 to 1 for minConfidence but received ${String(config.minConfidence)}`);
+  return { align, detector: { detector, minConfidence } };
+}
+
+function faceInfo(face: AlignedFace): FaceInfo {
+  const { score, box, landmarks, quad, transform, size } = face;
+  return { score, box, landmarks, quad, transform, size };
+}
+
+export = function (RED: NodeAPI): void {
+  function FaceAlignNode(this: Node, config: FaceAlignDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    let settings: ReturnType<typeof settingsFrom>;
+    try {
+      settings = settingsFrom(config);
+    } catch (err) {
+      node.status({ fill: 'red', shape: 'ring', text: RED._('face-align.status.badConfig') });
+      node.error(RED._('face-align.errors.settings', { message: (err as Error).message }));
+      return;
+    }
+
+    serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, { lease }) => {
+      statusBusy(node, RED._('face-align.status.aligning'));
+      const started = Date.now();
+      const input = msg.payload;
+      const result = await alignImage(input, runtimeDetector(lease.runtime, settings.detector), { ...settings.align, name: 'msg.payload' });
+      const ms = Date.now() - started;
+      if (result.faces.length === 0) {
+        node.status({ fill: 'yellow', shape: 'ring', text: RED._('face-align.status.noFace', { ms }) });
+        msg.face = null;
+        send([null, msg]);
+        return;
+      }
+      node.status({ fill: 'green', shape: 'dot', text: RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }) });
+      if (settings.align.mode === 'largest') {
+        msg.original = input;
+        msg.face = faceInfo(result.faces[0]!);
+        msg.payload = result.faces[0]!.image;
+        send([msg, null]);
+        return;
+      }
+      // A sequence the core join node can rebuild into an array (as the split node makes it).
+      const id = RED.util.generateId();
+      const count = result.faces.length;
+      const messages = result.faces.map((face, index) => {
+        const out: NodeMessage & Record<string, unknown> = { ...msg, payload: face.image, face: faceInfo(face), original: input };
+        out.parts = { id, type: 'array', count, len: 1, index, ...(msg.parts ? { parts: msg.parts } : {}) };
+        return out;
+      });
+      send([messages, null]);
+    });
+  }
+  RED.nodes.registerType('face-align', FaceAlignNode);
+};
