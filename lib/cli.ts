@@ -4,6 +4,7 @@
 // line on stderr and an exit code by one helper, so every subcommand behaves the same.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as align from './align/cli-align';
+import * as optimize from './cli/optimize';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
@@ -97,7 +98,7 @@ export function reportError(err: unknown, io: CliIO, command?: Command): number 
  * modules import this module's helpers, so their exports are only complete once loading ends.
  */
 export function commands(): Record<string, Command> {
-  return Object.fromEntries([align.alignCommand].map((c) => [c.name, c]));
+  return Object.fromEntries([align.alignCommand, optimize.optimizeCommand].map((c) => [c.name, c]));
 }
 
 function help(): string {

@@ -1,0 +1,150 @@
+// `age-transform optimize`: the path-optimize node's work from the command line. Aligns the
+// image first (the face-align recipe) unless told it is aligned already, optimizes the path,
+// prints the report, and optionally writes the frames and an animation.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CliError, EXIT, parseCommandArgs, UsageError, type CliIO, type Command } from '../cli';
+import { alignImage } from '../align/align';
+import { runtimeDetector } from '../face/detector';
+import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
+import { SamModels } from '../sam/models';
+import { ENCODER_SIZE } from '../sam/encode';
+import { imageToTensor } from '../sam/image';
+import { generate, validateOutputOptions } from '../sam/output';
+import { OPTIMIZE_DEFAULTS } from '../optimize/options';
+import { optimizePath, type PathReport } from '../optimize/optimize';
+import type { Backend } from '../sam/measure';
+
+const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]
+  --models DIR            folder of the SAM ONNX models (inversion, aging, generator[-256], age, identity)
+  --ages LIST             target ages: a range start:end:step or a list 20,40,60 (default ${OPTIMIZE_DEFAULTS.ages})
+  --budget N              evaluations (rendered candidates) per frame (default ${OPTIMIZE_DEFAULTS.budget})
+  --seed N                seed of the search: same seed, same result (default ${OPTIMIZE_DEFAULTS.seed})
+  --age-backend NAME      onnx (age.onnx, DEX) or faceapi (the bundled face-api age net)
+  --identity-backend NAME onnx (identity.onnx, IR-SE50) or faceapi (the face-api recognition net)
+  --weights A,I,S         weights of the age, identity and smoothness terms (default ${[OPTIMIZE_DEFAULTS.weights.age, OPTIMIZE_DEFAULTS.weights.identity, OPTIMIZE_DEFAULTS.weights.smoothness].join(',')})
+  --aligned               IMAGE is an aligned face already (skip detection and alignment)
+  --out DIR               write the optimized frames (age-XX.png), latent.json and report.json there
+  --gif                   also write lifespan.gif (needs --out)
+  --json                  print the report as one JSON object
+  --provider NAME         auto (default), cuda or cpu
+  --threads N             onnxruntime threads (default: its own choice)
+exit codes: 0 done, 1 failure, 2 bad arguments or input, 3 no face found`;
+
+const OPTIONS = {
+  models: { type: 'string' },
+  ages: { type: 'string' },
+  budget: { type: 'string' },
+  seed: { type: 'string' },
+  'age-backend': { type: 'string' },
+  'identity-backend': { type: 'string' },
+  weights: { type: 'string' },
+  aligned: { type: 'boolean' },
+  out: { type: 'string' },
+  gif: { type: 'boolean' },
+  json: { type: 'boolean' },
+  provider: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
+/** Reads an integer option (the optimizer checks its range with its own exact message). */
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer (received "${value}")`);
+  return n;
+}
+
+function backend(name: string, value: string | undefined): Backend | undefined {
+  if (value === undefined) return undefined;
+  if (value !== 'onnx' && value !== 'faceapi') throw new UsageError(`--${name} must be onnx or faceapi (received "${value}")`);
+  return value;
+}
+
+async function readImage(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new CliError(`cannot read ${file}: ${why}`, EXIT.BAD_INPUT);
+  }
+}
+
+/** The report as a short table, for people. */
+function table(report: PathReport): string {
+  const row = (cells: Array<string | number>): string => cells.map((c) => String(c).padStart(10)).join('') + '\n';
+  let text = row(['target', 'before', 'after', 'id before', 'id after', 'dial']);
+  for (const f of report.frames) text += row([f.target, f.measuredBefore.toFixed(1), f.measuredAfter.toFixed(1), f.identityBefore.toFixed(3), f.identityAfter.toFixed(3), f.dial.toFixed(1)]);
+  text += `age MAE ${report.maeBefore} -> ${report.maeAfter} years; identity ${report.identityBefore} -> ${report.identityAfter}; `;
+  text += `roughness ${report.smoothnessBefore} -> ${report.smoothnessAfter}; ${report.evaluations} of ${report.budget} evaluations in ${report.seconds} s\n`;
+  return text;
+}
+
+/** `age-transform optimize`: see USAGE. */
+export const optimizeCommand: Command = {
+  name: 'optimize',
+  summary: 'optimize a lifespan path: every frame at its target age, same person, smooth',
+  usage: USAGE,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const { values, positionals } = parseCommandArgs(argv, OPTIONS);
+    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
+    const file = positionals[0]!;
+    if (!values.models) throw new UsageError('--models is required');
+    if (values.gif && !values.out) throw new UsageError('--gif needs --out DIR');
+    const provider = (values.provider ?? 'auto') as ProviderChoice;
+    if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda or cpu (received "${provider}")`);
+    let weights;
+    if (values.weights !== undefined) {
+      const parts = values.weights.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
+      if (parts.length !== 3 || !parts.every(Number.isFinite)) throw new UsageError(`--weights must be three numbers age,identity,smoothness (received "${values.weights}")`);
+      weights = { age: parts[0], identity: parts[1], smoothness: parts[2] };
+    }
+    const settings = {
+      ages: values.ages ?? OPTIMIZE_DEFAULTS.ages,
+      budget: integer('budget', values.budget),
+      seed: integer('seed', values.seed),
+      ageBackend: backend('age-backend', values['age-backend']),
+      identityBackend: backend('identity-backend', values['identity-backend']),
+      weights,
+    };
+    const input = await readImage(file);
+
+    const runtime = AgeRuntime.create({ provider, modelDir: values.models, threads: integer('threads', values.threads) });
+    const models = new SamModels(runtime);
+    try {
+      let face = input;
+      if (!values.aligned) {
+        const { faces } = await alignImage(input, runtimeDetector(runtime), { size: ENCODER_SIZE, name: file });
+        if (faces.length === 0) {
+          io.stderr(`age-transform optimize: no face found in ${file} (use --aligned if it is an aligned face)\n`);
+          return EXIT.NO_FACE;
+        }
+        face = faces[0].image;
+      }
+      let image;
+      try {
+        image = await imageToTensor(face, ENCODER_SIZE);
+      } catch (err) {
+        throw new CliError(`cannot decode ${file} as an image: ${(err as Error).message}`, EXIT.BAD_INPUT);
+      }
+      const { latent, report } = await optimizePath(models, image, settings);
+      if (values.out) {
+        await mkdir(values.out, { recursive: true });
+        const { images } = await generate(models, { latent }, validateOutputOptions({ mode: 'sequence', format: 'png', size: 256 }));
+        await Promise.all(images.map((img) => writeFile(join(values.out as string, `age-${String(img.ages[0]).padStart(3, '0')}.png`), img.payload)));
+        if (values.gif && latent.dims[0] >= 2) {
+          const [gif] = (await generate(models, { latent }, validateOutputOptions({ mode: 'animation', animationFormat: 'gif', size: 256, frames: 4 }))).images;
+          await writeFile(join(values.out, 'lifespan.gif'), gif.payload);
+        }
+        await writeFile(join(values.out, 'latent.json'), JSON.stringify({ dims: latent.dims, ages: latent.ages, data: Array.from(latent.data) }));
+        await writeFile(join(values.out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+      }
+      io.stdout(values.json ? `${JSON.stringify(report)}\n` : table(report));
+      return EXIT.OK;
+    } finally {
+      await models.release();
+      await runtime.close();
+    }
+  },
+};
