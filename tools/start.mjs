@@ -1,0 +1,64 @@
+// `npm start`: runs Node-RED (the dev dependency) with this package's nodes, a user
+// directory inside the repo (.node-red/, ignored by git) and an example flow deployed.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const userDir = process.env.NODE_RED_USER_DIR || join(root, '.node-red');
+const port = Number(process.env.PORT || 1880);
+const example = process.env.EXAMPLE || 'lifespan-strip';
+const pkg = require(join(root, 'package.json'));
+
+mkdirSync(join(userDir, 'node_modules'), { recursive: true });
+mkdirSync(join(userDir, 'models'), { recursive: true });
+mkdirSync(join(userDir, 'photos'), { recursive: true });
+
+// The example flows read photos/astronaut.png and write to out/, relative to the user directory.
+const examplePhoto = join(userDir, 'photos', 'astronaut.png');
+if (!existsSync(examplePhoto)) copyFileSync(join(root, 'test', 'fixtures', 'astronaut.png'), examplePhoto);
+
+// Node-RED finds installed node packages in <userDir>/node_modules: link this one there.
+const linked = join(userDir, 'node_modules', pkg.name);
+if (!existsSync(linked)) symlinkSync(root, linked, 'dir');
+
+// The nodes read models from <userDir>/models/sam-ffhq by default. Without an export of the
+// real SAM models, link the tiny test models so the example flows run end to end.
+const models = join(userDir, 'models', 'sam-ffhq');
+if (!existsSync(models)) {
+  const source = process.env.SAM_MODELS || join(root, 'test', 'fixtures', 'models', 'tiny');
+  symlinkSync(source, models, 'dir');
+  if (!process.env.SAM_MODELS) {
+    console.log('No exported SAM models: linking the tiny test models (they render 64x64 stand-ins, not faces).');
+    console.log('Export the real ones with: npm run models:export -- --sam sam_ffhq_aging.pt --out models/sam-ffhq');
+    console.log('then start with SAM_MODELS=models/sam-ffhq (after removing .node-red/models/sam-ffhq).');
+  }
+}
+
+writeFileSync(
+  join(userDir, 'settings.js'),
+  `module.exports = ${JSON.stringify(
+    {
+      uiHost: '127.0.0.1',
+      uiPort: port,
+      flowFile: 'flows.json',
+      fileWorkingDirectory: userDir,
+      credentialSecret: false,
+      logging: { console: { level: 'info', metrics: false, audit: false } },
+      editorTheme: { tours: false },
+    },
+    null,
+    2,
+  )};\n`,
+);
+
+const flows = join(userDir, 'flows.json');
+if (!existsSync(flows)) copyFileSync(join(root, 'examples', `${example}.json`), flows);
+
+const red = require.resolve('node-red/red.js');
+const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit' });
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
