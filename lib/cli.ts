@@ -2,9 +2,11 @@
 // `age-transform`: the engine from the command line. A small dispatcher: each subcommand is a
 // Command listed in commands() below and returns an exit code; errors are turned into one
 // line on stderr and an exit code by one helper, so every subcommand behaves the same.
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as align from './align/cli-align';
 import * as optimize from './cli/optimize';
+import * as run from './cli/run';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
@@ -70,6 +72,20 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   }
 }
 
+/**
+ * Reads an input file, turning the usual failures into one clear line with exit code 2.
+ * @throws {CliError} EXIT.BAD_INPUT naming the file and why
+ */
+export async function readInputFile(file: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new CliError(`cannot read ${file}: ${why}`, EXIT.BAD_INPUT);
+  }
+}
+
 /** Error codes of input problems: the user's file or value, not a failure of ours. */
 const BAD_INPUT_CODES = new Set(['ENOTBUFFER', 'EEMPTY', 'EFORMAT', 'ETOOLARGE', 'ETOOSMALL', 'ECORRUPT', 'ENOENT', 'EISDIR', 'EACCES']);
 
@@ -98,7 +114,7 @@ export function reportError(err: unknown, io: CliIO, command?: Command): number 
  * modules import this module's helpers, so their exports are only complete once loading ends.
  */
 export function commands(): Record<string, Command> {
-  return Object.fromEntries([align.alignCommand, optimize.optimizeCommand].map((c) => [c.name, c]));
+  return Object.fromEntries([align.alignCommand, run.runCommand, optimize.optimizeCommand].map((c) => [c.name, c]));
 }
 
 function help(): string {

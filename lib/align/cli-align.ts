@@ -1,8 +1,8 @@
 // `age-transform align`: the face-align node's work from the command line, with detection in
 // an AgeRuntime worker as the node does it.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, UsageError, type CliIO, type Command } from '../cli';
+import { EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
 import { AgeRuntime } from '../runtime/runtime';
 import { runtimeDetector } from '../face/detector';
 import type { DetectFn, DetectorName } from '../face/types';
@@ -39,15 +39,6 @@ function numberOption(name: string, value: string | undefined, check: (n: number
   return n;
 }
 
-async function readImage(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new CliError(`cannot read ${file}: ${why}`, EXIT.BAD_INPUT);
-  }
-}
 
 /** `age-transform align`: see USAGE. */
 export const alignCommand: Command = {
@@ -67,7 +58,7 @@ export const alignCommand: Command = {
     const minFaceSize = numberOption('min-face-size', values['min-face-size'], (n) => n >= 0, 'a number >= 0');
     const maxPixels = numberOption('max-pixels', values['max-pixels'], (n) => Number.isInteger(n) && n > 0, 'a positive integer');
 
-    const input = await readImage(file);
+    const input = await readInputFile(file);
     // The runtime (a worker thread with face-api) starts only once the image has passed its
     // checks, so bad input fails fast.
     let runtime: AgeRuntime | undefined;

@@ -1,9 +1,9 @@
 // `age-transform optimize`: the path-optimize node's work from the command line. Aligns the
 // image first (the face-align recipe) unless told it is aligned already, optimizes the path,
 // prints the report, and optionally writes the frames and an animation.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, UsageError, type CliIO, type Command } from '../cli';
+import { CliError, EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
 import { alignImage } from '../align/align';
 import { runtimeDetector } from '../face/detector';
 import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
@@ -61,15 +61,6 @@ function backend(name: string, value: string | undefined): Backend | undefined {
   return value;
 }
 
-async function readImage(file: string): Promise<Buffer> {
-  try {
-    return await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new CliError(`cannot read ${file}: ${why}`, EXIT.BAD_INPUT);
-  }
-}
 
 /** The report as a short table, for people. */
 function table(report: PathReport): string {
@@ -108,7 +99,7 @@ export const optimizeCommand: Command = {
       identityBackend: backend('identity-backend', values['identity-backend']),
       weights,
     };
-    const input = await readImage(file);
+    const input = await readInputFile(file);
 
     const runtime = AgeRuntime.create({ provider, modelDir: values.models, threads: integer('threads', values.threads) });
     const models = new SamModels(runtime);
