@@ -39,7 +39,6 @@ function numberOption(name: string, value: string | undefined, check: (n: number
   return n;
 }
 
-
 /** `age-transform align`: see USAGE. */
 export const alignCommand: Command = {
   name: 'align',
