@@ -1,6 +1,7 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
 import { resizeBatch, tensorToRgb } from './image';
+import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
 export type Backend = 'onnx' | 'faceapi';
@@ -11,7 +12,7 @@ export const IDENTITY_SIZE = 112;
 
 /**
  * Measures the apparent age of each image.
- * @param images [N,3,H,W] in [-1, 1] (aligned faces or renders)
+ * @param images [N,3,H,W] in [-1, 1]: FFHQ-aligned faces or renders (the face-api backend crops their face box)
  * @returns years, one per image
  * @throws {ContractError} when the onnx backend is chosen and `age.onnx` is missing
  */
@@ -24,7 +25,9 @@ export async function measureAges(models: SamModels, images: Tensor, backend: Ba
   return Promise.all(
     Array.from({ length: images.dims[0] }, async (_, i) => {
       const { data, width, height } = tensorToRgb(images, i);
-      const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height }, [data.buffer as ArrayBuffer]);
+      // face-api's nets read a tight face crop, not the whole FFHQ square.
+      const box = alignedFaceBox(width);
+      const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
       return age;
     }),
   );
@@ -45,7 +48,8 @@ export async function embedIdentities(models: SamModels, images: Tensor, backend
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const { data, width, height } = tensorToRgb(images, i);
-      return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height }, [data.buffer as ArrayBuffer]);
+      const box = alignedFaceBox(width);
+      return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
     }),
   );
 }
