@@ -5,6 +5,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { checkSignature, CONTRACTS, MODEL_FILES, readManifest, readModelFolder, type ModelEntry, type ValueSignature } from '../lib/contracts/contracts';
+import { cosine } from '../lib/sam/measure';
 
 const root = path.resolve(__dirname, '..', '..');
 const tinyDir = path.join(root, 'test', 'fixtures', 'models', 'tiny');
@@ -74,18 +75,6 @@ function resizeBilinear(src: Batch, h: number, w: number): Batch {
 
 const tensor = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
 const imageTensor = (b: Batch): ort.Tensor => tensor(b.data, [b.n, b.c, b.h, b.w]);
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
-}
 
 const signature = (meta: readonly ort.InferenceSession.ValueMetadata[]): ValueSignature[] =>
   meta.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));

@@ -4,7 +4,7 @@ import { ENCODER_SIZE, encodeAges, type StyleMixing } from '../../lib/sam/encode
 import { imageToTensor } from '../../lib/sam/image';
 import { checkLatent, codeAt, parseLayers } from '../../lib/sam/latent';
 import type { SamModels } from '../../lib/sam/models';
-import { payloadImage, serveInput, statusBusy, statusDone } from '../shared/node-kit';
+import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface AgeEncodeDef extends NodeDef {
   runtime: string;
@@ -55,8 +55,7 @@ export = function (RED: NodeAPI): void {
       defaultAges = parseAges(config.targetAge ?? '0:100:10');
       mixing = mixingFrom(config);
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('age-encode.status.badConfig') });
-      node.error((err as Error).message);
+      settingsError(node, RED._('age-encode.status.badConfig'), err);
       return;
     }
 

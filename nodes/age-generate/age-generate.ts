@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
 import { generate, validateOutputOptions, type GenerateResult, type OutputOptions } from '../../lib/sam/output';
-import { serveInput, statusBusy, statusDone } from '../shared/node-kit';
+import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface AgeGenerateDef extends NodeDef {
   runtime: string;
@@ -56,8 +56,7 @@ export = function (RED: NodeAPI): void {
     try {
       options = optionsFrom(config);
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('age-generate.status.badConfig') });
-      node.error((err as Error).message);
+      settingsError(node, RED._('age-generate.status.badConfig'), err);
       return;
     }
 

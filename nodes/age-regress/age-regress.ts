@@ -4,7 +4,7 @@ import { runtimeDetector } from '../../lib/face/detector';
 import { imageToTensor } from '../../lib/sam/image';
 import { AGE_SIZE, measureAges, type Backend } from '../../lib/sam/measure';
 import type { SamModels } from '../../lib/sam/models';
-import { payloadImage, serveInput, statusBusy, statusDone } from '../shared/node-kit';
+import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 type BackendChoice = Backend | 'auto';
 type InputKind = 'auto' | 'aligned' | 'photo';
@@ -36,8 +36,7 @@ export = function (RED: NodeAPI): void {
     const backendChoice: BackendChoice = config.backend || 'auto';
     const inputKind: InputKind = config.input || 'auto';
     if (!['auto', 'onnx', 'faceapi'].includes(backendChoice) || !['auto', 'aligned', 'photo'].includes(inputKind)) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('age-regress.status.badConfig') });
-      node.error(`Expected backend auto, onnx or faceapi and input auto, aligned or photo but received ${backendChoice} and ${inputKind}`);
+      settingsError(node, RED._('age-regress.status.badConfig'), `Expected backend auto, onnx or faceapi and input auto, aligned or photo but received ${backendChoice} and ${inputKind}`);
       return;
     }
 

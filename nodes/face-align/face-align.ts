@@ -2,7 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions } from '../../lib/align/align';
 import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
 import { FACE_DEFAULTS } from '../../lib/face/face-ops';
-import { serveInput, statusBusy } from '../shared/node-kit';
+import { serveInput, statusBusy, settingsError } from '../shared/node-kit';
 
 interface FaceAlignDef extends NodeDef {
   runtime: string;
@@ -53,8 +53,7 @@ export = function (RED: NodeAPI): void {
     try {
       settings = settingsFrom(config);
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('face-align.status.badConfig') });
-      node.error(RED._('face-align.errors.settings', { message: (err as Error).message }));
+      settingsError(node, RED._('face-align.status.badConfig'), RED._('face-align.errors.settings', { message: (err as Error).message }));
       return;
     }
 

@@ -6,7 +6,7 @@ import { ENCODER_SIZE } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
 import { validateOptimizeOptions, type OptimizeInput } from '../../lib/optimize/options';
 import { optimizePath, type OptimizeProgress } from '../../lib/optimize/optimize';
-import { payloadImage, serveInput, statusBusy, statusDone } from '../shared/node-kit';
+import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface PathOptimizeDef extends NodeDef {
   runtime: string;
@@ -51,8 +51,7 @@ export = function (RED: NodeAPI): void {
       settings = settingsFrom(config);
       validateOptimizeOptions(settings);
     } catch (err) {
-      node.status({ fill: 'red', shape: 'ring', text: RED._('path-optimize.status.badConfig') });
-      node.error((err as Error).message);
+      settingsError(node, RED._('path-optimize.status.badConfig'), err);
       return;
     }
 

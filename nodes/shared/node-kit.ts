@@ -13,6 +13,15 @@ export function statusError(node: Node, err: unknown): void {
   node.status({ fill: 'red', shape: 'ring', text: text.length > STATUS_MAX ? `${text.slice(0, STATUS_MAX - 1)}…` : text });
 }
 
+/**
+ * Reports settings a node cannot start with: a red status (the editor shows it under the
+ * node) and the specific message in the log. The node then stays idle.
+ */
+export function settingsError(node: Node, statusText: string, err: unknown): void {
+  node.status({ fill: 'red', shape: 'ring', text: statusText });
+  node.error(err instanceof Error ? err.message : String(err));
+}
+
 /** Sets a blue "working" status. */
 export function statusBusy(node: Node, text: string): void {
   node.status({ fill: 'blue', shape: 'dot', text });
