@@ -61,17 +61,32 @@ export function rgbSharp(image: RgbImage): Sharp {
   });
 }
 
+/** A square region of an image, in the pixels of the image resized to `of` x `of`. */
+export interface Crop {
+  of: number;
+  left: number;
+  top: number;
+  side: number;
+}
+
 /**
- * Resizes every image of a [N,3,H,W] tensor to [N,3,size,size] (for the age and identity nets).
- * Goes through 8-bit pixels and sharp's antialiased resampling, as a photo would.
+ * Resizes every image of a [N,3,H,W] tensor to [N,3,size,size] (for the age and identity nets),
+ * optionally cropping a region first. Goes through 8-bit pixels and sharp's antialiased
+ * resampling, as a photo would.
  */
-export async function resizeBatch(t: Tensor, size: number): Promise<Tensor> {
+export async function resizeBatch(t: Tensor, size: number, crop?: Crop): Promise<Tensor> {
   const [n, , height, width] = t.dims;
-  if (height === size && width === size) return t;
+  if (!crop && height === size && width === size) return t;
   const out = new Float32Array(n * 3 * size * size);
   await Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const data = await rgbSharp(tensorToRgb(t, i)).resize(size, size, { fit: 'fill' }).raw().toBuffer();
+      let pipeline = rgbSharp(tensorToRgb(t, i));
+      if (crop) {
+        // Two steps: sharp applies one resize per pipeline, so the cropped image goes round again.
+        const cropped = await pipeline.resize(crop.of, crop.of, { fit: 'fill' }).extract({ left: crop.left, top: crop.top, width: crop.side, height: crop.side }).raw().toBuffer();
+        pipeline = rgbSharp({ data: cropped, width: crop.side, height: crop.side });
+      }
+      const data = await pipeline.resize(size, size, { fit: 'fill' }).raw().toBuffer();
       out.set(rgbToTensor({ data, width: size, height: size }).data, i * 3 * size * size);
     }),
   );

@@ -9,6 +9,8 @@ export type Backend = 'onnx' | 'faceapi';
 /** DEX reads 224x224; ArcFace IR-SE50 reads 112x112. */
 export const AGE_SIZE = 224;
 export const IDENTITY_SIZE = 112;
+/** SAM's identity loss reads rows 35..222 and columns 32..219 of a 256 face: the face without hair and background. */
+export const IDENTITY_CROP = { of: 256, left: 32, top: 35, side: 188 } as const;
 
 /**
  * Measures the apparent age of each image.
@@ -34,14 +36,15 @@ export async function measureAges(models: SamModels, images: Tensor, backend: Ba
 }
 
 /**
- * Identity embeddings (unit length) of each image.
+ * Identity embeddings (unit length) of each image; the onnx backend crops the face as SAM's
+ * identity loss does (IDENTITY_CROP), the face-api backend reads the aligned face box.
  * @throws {ContractError} when the onnx backend is chosen and `identity.onnx` is missing
  */
 export async function embedIdentities(models: SamModels, images: Tensor, backend: Backend): Promise<Float32Array[]> {
   const count = images.dims[0];
   if (backend === 'onnx') {
     const identity = await models.require('identity');
-    const { embedding } = await identity.run({ image: await resizeBatch(images, IDENTITY_SIZE) }, { transfer: true });
+    const { embedding } = await identity.run({ image: await resizeBatch(images, IDENTITY_SIZE, IDENTITY_CROP) }, { transfer: true });
     const size = embedding.dims[1];
     return Array.from({ length: count }, (_, i) => embedding.data.slice(i * size, (i + 1) * size));
   }
