@@ -1,5 +1,3 @@
-import type { Tensor } from '../tensor';
-
 /** StyleGAN2 FFHQ 1024 has 18 style inputs of 512 values each. */
 export const LAYERS = 18;
 export const STYLE = 512;
@@ -32,11 +30,6 @@ export function checkLatent(value: unknown, what = 'msg.latent'): Latent {
     throw new RangeError(`Expected ${what}.ages to list ${count} ages, one per code`);
   }
   return { dims: [count, LAYERS, STYLE], data: values, ages: [...ages] };
-}
-
-/** The latent as a model input tensor. */
-export function latentTensor(latent: Latent): Tensor {
-  return { dims: [...latent.dims], data: latent.data };
 }
 
 /** Code `k` of a batch of W+ codes (a view, not a copy). */
