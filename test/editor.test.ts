@@ -1,0 +1,339 @@
+// What a user meets first in the flow editor, checked in a real (headless) Chromium: the
+// palette category with our five nodes and their icons, each node dropped into the
+// workspace and its edit dialog, the help sidebar, and the age-runtime config dialog.
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ROOT } from './paths';
+import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+
+// The page's globals, as far as this test uses them. Module-scoped: the functions passed to
+// page.evaluate run in the browser, where these exist.
+interface PageElement {
+  readonly textContent: string | null;
+  readonly classList: { contains(name: string): boolean };
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+}
+interface EditorNode {
+  id: string;
+  type: string;
+  valid?: boolean;
+  validationErrors?: string[];
+  z?: string;
+  _def: { outputs?: number; inputs?: number; inputLabels?: unknown; outputLabels?: unknown };
+}
+declare const document: { querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): ArrayLike<PageElement> };
+declare const RED: {
+  nodes: {
+    node(id: string): EditorNode | null;
+    filterNodes(filter: { type?: string }): EditorNode[];
+    eachConfig(visit: (node: EditorNode) => void): void;
+    getType(type: string): unknown;
+    dirty(): boolean;
+  };
+  sidebar: { help: { show(type: string): void } };
+  utils: { getNodeLabel(node: EditorNode, defaultLabel?: string): string };
+};
+declare class Image {
+  src: string;
+  onload: (() => void) | null;
+  onerror: (() => void) | null;
+}
+
+const MODULE = 'node-red-contrib-sam-age';
+/** Our palette nodes and the labels the palette shows for them. */
+const PALETTE: Record<string, string> = {
+  'face-align': 'face align',
+  'age-encode': 'age encode',
+  'age-generate': 'age generate',
+  'age-regress': 'age regress',
+  'path-optimize': 'path optimize',
+};
+const TYPES = Object.keys(PALETTE);
+/** Where our icons live; Node-RED serves every node's icons under the module's name. */
+const ICON_DIRS = readdirSync(join(ROOT, 'nodes')).map((name) => join(ROOT, 'nodes', name, 'icons')).filter((dir) => existsSync(dir));
+/** The age-runtime dialog's texts, as its locale file has them. */
+const RUNTIME_TEXT = JSON.parse(readFileSync(join(ROOT, 'nodes', 'age-runtime', 'locales', 'en-US', 'age-runtime.json'), 'utf8'))['age-runtime'];
+/** Text that looks like an i18n key left untranslated: `age-encode.label.x`, `node-red:common.label.name`. */
+const RAW_KEY = new RegExp(`(${[...TYPES, 'age-runtime', MODULE].join('|')})[:.][A-Za-z]|^[\\w-]+(:[\\w-]+)?(\\.[A-Za-z][\\w-]*){2,}$`);
+
+/** Texts a user reads in a form: labels, tips, options, placeholders, hints. */
+async function formTexts(page: Page, form: string): Promise<{ labels: string[]; texts: string[] }> {
+  return page.evaluate((sel) => {
+    const root = document.querySelector(sel);
+    if (!root) throw new Error(`no ${sel}`);
+    const text = (el: PageElement) => (el.textContent || '').replace(/\s+/g, ' ').trim();
+    const labels = Array.from(root.querySelectorAll('.form-row label')).map(text);
+    const texts = [
+      ...Array.from(root.querySelectorAll('.form-row span, .form-tips, option')).map(text),
+      ...Array.from(root.querySelectorAll('[placeholder]')).map((el) => el.getAttribute('placeholder') || ''),
+    ];
+    return { labels, texts };
+  }, form);
+}
+
+/** Fails on empty labels and on any text that is still an i18n key. */
+function assertTranslated(what: string, { labels, texts }: { labels: string[]; texts: string[] }): void {
+  assert.ok(labels.length > 0, `${what}: the form has no labelled rows`);
+  const empty = labels.filter((l) => l === '');
+  assert.deepEqual(empty, [], `${what}: ${empty.length} form-row label(s) without text (labels: ${JSON.stringify(labels)})`);
+  const raw = [...labels, ...texts].filter((t) => RAW_KEY.test(t));
+  assert.deepEqual(raw, [], `${what}: untranslated i18n keys are visible`);
+}
+
+describe('flow editor in Chromium', function () {
+  this.timeout(120000);
+  let red: NodeRed | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const consoleErrors: string[] = [];
+  const badResponses: string[] = [];
+
+  before(async function () {
+    const missing = chromiumMissing();
+    if (missing) {
+      // CI installs Chromium, so there a missing browser is a failure; locally it may be absent.
+      if (!process.env.CI) {
+        console.warn(`    skipping the editor test: ${missing}`);
+        this.skip();
+      }
+      throw new Error(missing);
+    }
+    // An empty workspace: what a user of the palette meets after installing the package.
+    red = await startNodeRed([]);
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.setDefaultTimeout(15000);
+    const base = red.base;
+    // Nothing leaves the machine: the palette manager's catalogue and the like are refused.
+    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+    page.on('pageerror', (err) => pageErrors.push(err.stack || err.message));
+    page.on('console', (msg) => {
+      const text = msg.text();
+      const url = msg.location().url || '';
+      const refusedOutside = url !== '' && !url.startsWith(base);
+      if ((msg.type() === 'error' && !refusedOutside) || /Definition error/.test(text)) consoleErrors.push(`${msg.type()}: ${text} (${url})`);
+    });
+    page.on('response', (res) => {
+      const url = res.url();
+      if (res.status() >= 400 && (/\/(icons|locales)\//.test(url) || url.includes(MODULE))) badResponses.push(`${res.status()} ${url}`);
+    });
+    page.on('requestfailed', (req) => {
+      if (req.url().startsWith(base)) badResponses.push(`failed ${req.url()}: ${req.failure()?.errorText}`);
+    });
+    await page.goto(base);
+    await page.waitForSelector('#red-ui-palette-container-age_transform .red-ui-palette-node[data-palette-type="path-optimize"]', { timeout: 45000 });
+    await page.waitForSelector('#red-ui-workspace-chart svg');
+    await page.waitForFunction(() => typeof RED !== 'undefined' && !!RED.nodes.getType('age-runtime'));
+  });
+
+  afterEach(async function () {
+    // A failed check leaves its dialogs open: close them so the next node starts clean.
+    if (!page) return;
+    for (const cancel of ['#node-config-dialog-cancel', '#node-dialog-cancel']) {
+      const button = page.locator(cancel);
+      if (await button.isVisible()) {
+        await button.click();
+        await button.waitFor({ state: 'detached' });
+      }
+    }
+  });
+
+  after(async function () {
+    await browser?.close();
+    await red?.stop();
+  });
+
+  it('lists our five nodes with their icons under "age transform"', async function () {
+    const palette = await page.evaluate(() => {
+      const category = document.querySelector('#red-ui-palette-container-age_transform');
+      if (!category) return null;
+      return {
+        header: (category.querySelector('.red-ui-palette-header')?.textContent || '').trim(),
+        nodes: Array.from(category.querySelectorAll('.red-ui-palette-node')).map((n) => ({
+          type: n.getAttribute('data-palette-type') || '',
+          label: (n.querySelector('.red-ui-palette-label')?.textContent || '').replace(/\s+/g, ' ').trim(),
+          icon: n.querySelector('.red-ui-palette-icon-container')?.getAttribute('data-palette-icon') || '',
+        })),
+      };
+    });
+    assert.ok(palette, 'the palette has no "age transform" category');
+    assert.equal(palette.header, 'age transform');
+    const labels = Object.fromEntries(palette.nodes.map((n) => [n.type, n.label]));
+    assert.deepEqual(labels, PALETTE);
+    assert.equal(await page.locator('.red-ui-palette-node[data-palette-type="age-runtime"]').count(), 0, 'the config node stays out of the palette');
+
+    for (const node of palette.nodes) {
+      assert.match(node.icon, new RegExp(`^icons/${MODULE}/[\\w-]+\\.svg$`), `${node.type} shows a fallback icon instead of its own: ${node.icon}`);
+      const loaded = await page.evaluate(async (url) => {
+        const res = await fetch(url);
+        const body = await res.text();
+        const decodes = await new Promise<boolean>((resolve) => {
+          const img = new Image();
+          img.onload = () => resolve(true);
+          img.onerror = () => resolve(false);
+          img.src = url;
+        });
+        return { status: res.status, type: res.headers.get('content-type') || '', body, decodes };
+      }, node.icon);
+      assert.equal(loaded.status, 200, `${node.type}: icon ${node.icon} answered ${loaded.status}`);
+      assert.match(loaded.type, /^image\/svg\+xml/, `${node.type}: icon content type`);
+      assert.ok(loaded.decodes, `${node.type}: icon ${node.icon} does not decode as an image`);
+      // Our own file, not Node-RED's stand-in for an icon it cannot find.
+      const file = node.icon.split('/').pop()!;
+      const ours = ICON_DIRS.map((dir) => join(dir, file)).filter((path) => existsSync(path));
+      assert.ok(ours.some((path) => readFileSync(path, 'utf8') === loaded.body), `${node.type}: ${node.icon} is not ${file} from nodes/*/icons`);
+    }
+  });
+
+  TYPES.forEach((type, index) => {
+    it(`${type}: drops into the workspace valid, with a translated dialog and help`, async function () {
+      // Drag from the palette into the workspace, as a user does.
+      const before = await page.evaluate((t) => RED.nodes.filterNodes({ type: t }).map((n) => n.id), type);
+      const paletteNode = page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`);
+      await paletteNode.scrollIntoViewIfNeeded();
+      const from = await paletteNode.boundingBox();
+      const chart = await page.locator('#red-ui-workspace-chart').boundingBox();
+      assert.ok(from && chart, 'palette node and workspace are on screen');
+      await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+      await page.mouse.down();
+      const to = { x: chart.x + 250 + (index % 2) * 250, y: chart.y + 80 + index * 70 };
+      await page.mouse.move(to.x, to.y, { steps: 12 });
+      await page.mouse.up();
+      const handle = await page.waitForFunction(
+        ({ t, known }) => RED.nodes.filterNodes({ type: t }).map((n) => n.id).find((id) => known.indexOf(id) === -1),
+        { t: type, known: before },
+      );
+      const id = (await handle.jsonValue()) as string;
+
+      // Valid defaults: no red triangle, and labels that are words, not keys.
+      const added = await page.evaluate((nodeId) => {
+        const n = RED.nodes.node(nodeId)!;
+        const call = (labels: unknown, i: number) => (typeof labels === 'function' ? String(labels.call(n, i)) : String(labels ?? ''));
+        const outputs = Array.from({ length: n._def.outputs || 0 }, (_, i) => call(n._def.outputLabels, i));
+        return {
+          valid: n.valid,
+          errors: n.validationErrors || [],
+          triangleHidden: !!document.querySelector(`[id="${nodeId}"] .red-ui-flow-node-error`)?.classList.contains('hide'),
+          label: RED.utils.getNodeLabel(n),
+          ports: [...(n._def.inputs ? [call(n._def.inputLabels, 0)] : []), ...outputs],
+        };
+      }, id);
+      assert.equal(added.valid, true, `${type} is invalid with its defaults: ${added.errors.join(', ')}`);
+      assert.ok(added.triangleHidden, `${type} shows the red validation triangle`);
+      for (const text of [added.label, ...added.ports]) {
+        assert.ok(text !== '' && !RAW_KEY.test(text), `${type}: node or port label ${JSON.stringify(text)}`);
+      }
+
+      // The edit dialog, opened with a double click.
+      await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
+      await page.waitForSelector('#dialog-form #node-input-name');
+      await page.waitForSelector('#node-input-runtime option[value="_ADD_"]', { state: 'attached' });
+      assertTranslated(`${type} dialog`, await formTexts(page, '#dialog-form'));
+      const runtime = await page.locator('#node-input-runtime option').evaluateAll((options) =>
+        options.map((o) => (o.textContent || '').trim()),
+      );
+      assert.deepEqual(runtime, ['Add new age-runtime...'], `${type}: the runtime field offers ${JSON.stringify(runtime)}`);
+      assert.equal(await page.locator('#node-input-btn-runtime-add').count(), 1, `${type}: the runtime field has its add button`);
+      // The editor marks fields whose value its validator refuses; none with the defaults.
+      const refused = await page.locator('#dialog-form .input-error').evaluateAll((els) => els.map((e) => e.getAttribute('id') || ''));
+      assert.deepEqual(refused, [], `${type}: the dialog marks its default values as errors`);
+
+      if (type === 'age-encode' && process.env.EDITOR_SCREENSHOT) {
+        await page.screenshot({ path: process.env.EDITOR_SCREENSHOT });
+      }
+
+      // Help in the sidebar, with the sections Node-RED's own nodes have.
+      await page.evaluate((t) => RED.sidebar.help.show(t), type);
+      const help = page.locator('.red-ui-sidebar-help-stack .red-ui-help').first();
+      await page.waitForFunction((title) => {
+        const el = document.querySelector('.red-ui-sidebar-help-stack .red-ui-help');
+        return !!el && (el.textContent || '').trim().startsWith(title) && !!el.querySelector('h3');
+      }, PALETTE[type]);
+      const headings = (await help.locator('h3').allTextContents()).map((h) => h.trim());
+      for (const section of ['Inputs', 'Outputs', 'Details']) {
+        assert.ok(headings.includes(section), `${type} help lacks "${section}" (headings: ${headings.join(', ')})`);
+      }
+      const helpText = ((await help.textContent()) || '').replace(/\s+/g, ' ');
+      assert.ok(helpText.length > 300, `${type} help is nearly empty: ${helpText}`);
+
+      await page.locator('#node-dialog-cancel').click();
+      await page.waitForSelector('#dialog-form', { state: 'detached' });
+    });
+  });
+
+  it('age-runtime: the config dialog offers auto, CUDA and CPU with translated labels', async function () {
+    const id = await page.evaluate(() => RED.nodes.filterNodes({ type: 'age-encode' })[0].id);
+    await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
+    await page.waitForSelector('#node-input-runtime option[value="_ADD_"]', { state: 'attached' });
+    await page.locator('#node-input-btn-runtime-add').click();
+    await page.waitForSelector('#node-config-dialog-edit-form #node-config-input-provider');
+
+    assertTranslated('age-runtime dialog', await formTexts(page, '#node-config-dialog-edit-form'));
+    const provider = await page.locator('#node-config-input-provider option').evaluateAll((options) =>
+      options.map((o) => ({ value: o.getAttribute('value'), text: (o.textContent || '').trim() })),
+    );
+    assert.deepEqual(provider, [
+      { value: 'auto', text: RUNTIME_TEXT.provider.auto },
+      { value: 'cuda', text: RUNTIME_TEXT.provider.cuda },
+      { value: 'cpu', text: RUNTIME_TEXT.provider.cpu },
+    ]);
+    assert.equal(await page.locator('#node-config-input-provider').inputValue(), 'auto');
+    const refused = await page.locator('#node-config-dialog-edit-form .input-error').evaluateAll((els) => els.map((e) => e.getAttribute('id') || ''));
+    assert.deepEqual(refused, [], 'the runtime dialog marks its default values as errors');
+    // Not deployed yet: the dialog says so instead of a provider.
+    await page.waitForFunction((text) => (document.querySelector('#node-config-input-state')?.textContent || '') === text, RUNTIME_TEXT.state.notDeployed);
+
+    // Its help, as a config node's: what it is and the Details of its settings.
+    await page.evaluate(() => RED.sidebar.help.show('age-runtime'));
+    await page.waitForFunction(() => (document.querySelector('.red-ui-sidebar-help-stack .red-ui-help')?.textContent || '').trim().startsWith('age-runtime'));
+    const headings = (await page.locator('.red-ui-sidebar-help-stack .red-ui-help').first().locator('h3').allTextContents()).map((h) => h.trim());
+    assert.ok(headings.includes('Details'), `age-runtime help lacks "Details" (headings: ${headings.join(', ')})`);
+
+    // Done with the defaults: a valid runtime, chosen in the node's dialog.
+    await page.locator('#node-config-dialog-ok').click();
+    await page.waitForSelector('#node-config-dialog-edit-form', { state: 'detached' });
+    const runtime = await page.evaluate(() => {
+      let n: (EditorNode & Record<string, unknown>) | undefined;
+      RED.nodes.eachConfig((c) => {
+        if (c.type === 'age-runtime') n = c as EditorNode & Record<string, unknown>;
+      });
+      return n && { id: n.id, valid: n.valid, errors: n.validationErrors || [], provider: n.provider, deviceId: Number(n.deviceId), threads: Number(n.threads), queueLimit: Number(n.queueLimit) };
+    });
+    assert.ok(runtime, 'Done added no age-runtime');
+    const { id: runtimeId, ...settings } = runtime;
+    assert.deepEqual(settings, { valid: true, errors: [], provider: 'auto', deviceId: 0, threads: 0, queueLimit: 50 });
+    assert.equal(await page.locator('#node-input-runtime').inputValue(), runtimeId, 'the new runtime is selected in the node');
+    await page.locator('#node-dialog-ok').click();
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+  });
+
+  it('age-runtime: once deployed, its dialog shows the runtime state', async function () {
+    // Deploys what the tests above built: five nodes, age-encode using the new runtime.
+    await page.locator('#red-ui-header-button-deploy').click();
+    await page.waitForFunction(() => !RED.nodes.dirty());
+    const id = await page.evaluate(() => RED.nodes.filterNodes({ type: 'age-encode' })[0].id);
+    await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
+    await page.locator('#node-input-btn-runtime-edit:not(.disabled)').click();
+    await page.waitForSelector('#node-config-dialog-edit-form #node-config-input-state');
+    // Asked from the deployed runtime: not started yet, or the provider it uses.
+    const state = page.locator('#node-config-input-state');
+    await page.waitForFunction(() => (document.querySelector('#node-config-input-state')?.textContent || '') !== '');
+    const text = (await state.textContent()) || '';
+    assert.ok(text === RUNTIME_TEXT.state.idle || /^(cpu|cuda)$/.test(text), `the deployed runtime's state reads ${JSON.stringify(text)}`);
+    await page.locator('#node-config-dialog-cancel').click();
+    await page.waitForSelector('#node-config-dialog-edit-form', { state: 'detached' });
+    await page.locator('#node-dialog-cancel').click();
+    await page.waitForSelector('#dialog-form', { state: 'detached' });
+  });
+
+  it('raised no page errors, no console errors and no failed icon or locale requests', function () {
+    assert.deepEqual(pageErrors, [], 'errors thrown in the page');
+    assert.deepEqual(consoleErrors, [], 'console errors');
+    assert.deepEqual(badResponses, [], 'failed requests for icons, locales or our module');
+  });
+});
