@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { checkSignature, MODEL_FILES, readModelFolder, type ValueSignature } from '../lib/contracts/contracts';
+import { main } from '../lib/cli';
 
 const root = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -180,6 +181,25 @@ describe('model exporter (tools/export)', function () {
     const { embedding } = await run('identity', { image: centerCrop(small, 112) });
     const norm = Math.hypot(...(embedding.data as Float32Array));
     assert.ok(Math.abs(norm - 1) < 1e-4, `unit-length embedding (${norm})`);
+  });
+
+  it('serves the whole SAM path through the runtime: age-transform run on the exported folder', async () => {
+    const out = path.join(work, 'run-out');
+    let stdout = '';
+    let stderr = '';
+    const face = path.join(root, 'test', 'fixtures', 'astronaut.png');
+    const code = await main(['run', face, '--aligned', '--models', models, '--ages', '20,70', '--size', '256', '--out', out, '--json', '--provider', 'cpu'], {
+      stdout: (t) => (stdout += t),
+      stderr: (t) => (stderr += t),
+    });
+    assert.equal(code, 0, stderr);
+    const report = JSON.parse(stdout) as { ages: Array<{ target: number; measured: number; file: string }>; ageBackend: string };
+    assert.equal(report.ageBackend, 'onnx', 'age.onnx from the export measures the renders');
+    assert.deepEqual(report.ages.map((a) => a.target), [20, 70]);
+    for (const a of report.ages) {
+      assert.ok(a.measured >= 0 && a.measured <= 100, `measured ${a.measured}`);
+      assert.ok(readFileSync(a.file).length > 0);
+    }
   });
 
   describe('bad input: one line on stderr, non-zero exit, nothing written', () => {
