@@ -15,7 +15,7 @@ from archs import SAM, DexVGG, Generator, IrseBackbone, age_channel
 
 CONTRACT_VERSION = 1
 OPSET = 17
-EXPORTER_VERSION = '1.0.0'
+EXPORTER_VERSION = '1.1.0'
 EXPORTER = f'tools/export {EXPORTER_VERSION} (torch {torch.__version__.split("+")[0]})'
 
 IMAGE = [-1, 1]
