@@ -45,7 +45,7 @@ describe('age-runtime config node', function () {
   });
 
   it('cuda requested without CUDA libraries fails with a clear error', async function () {
-    if (cudaLibrariesInstalled()) this.skip();
+    if (cudaLibrariesInstalled()) this.skip(); // with CUDA libraries, cuda is a valid request
     await helper.load(ageRuntimeNode, flow({ provider: 'cuda' }));
     const config = helper.getNode('rt') as AgeRuntimeConfigNode;
     assert.throws(() => config.register(client('a')), { code: 'ENOCUDA', message: /^CUDA execution provider requested, but onnxruntime-node has no CUDA libraries/ });
