@@ -5,6 +5,8 @@ import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
 export type Backend = 'onnx' | 'faceapi';
+/** Every backend, in the order the editor and the CLI list them. */
+export const BACKENDS: readonly Backend[] = ['onnx', 'faceapi'];
 
 /** DEX reads 224x224; ArcFace IR-SE50 reads 112x112. */
 export const AGE_SIZE = 224;
