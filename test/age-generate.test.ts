@@ -274,7 +274,7 @@ describe('age-generate node', function () {
       gen.receive({ latent } as NodeMessage);
       assert.equal(
         (await got).error.message,
-        `ContractError: model file missing: ${join(folder, 'generator.onnx')} (role "generator"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${folder}`,
+        `ContractError: model file missing: ${join(folder, 'generator.onnx')} (role "generator"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${folder}`,
       );
       assert.equal(statuses.at(-1)?.fill, 'red');
     } finally {

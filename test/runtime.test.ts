@@ -182,7 +182,7 @@ describe('model contracts', function () {
 
   it('a missing folder', async function () {
     const missing = join(dir, 'nope');
-    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}; export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${missing}` });
+    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}; export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${missing}` });
   });
 
   it('a missing file', async function () {
@@ -190,7 +190,7 @@ describe('model contracts', function () {
     const file = join(dir, 'aging.onnx');
     await assert.rejects(runtime.openModel('aging'), {
       code: 'ENOFILE',
-      message: `model file missing: ${file} (role "aging"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
+      message: `model file missing: ${file} (role "aging"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`,
     });
     assert.equal(await runtime.openModel('aging', false), undefined);
   });

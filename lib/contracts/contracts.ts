@@ -99,7 +99,7 @@ export function describeSignature(values: Record<string, { type: string; shape: 
 
 /** The command that makes a model folder, for error messages. */
 function exportHint(dir: string): string {
-  return `export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`;
+  return `export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`;
 }
 
 /**

@@ -1,7 +1,8 @@
 """Exports the official SAM checkpoints to the project's ONNX model folder.
 
-usage: npm run models:export -- --sam sam_ffhq_aging.pt [--dex dex_age_classifier.pth]
+usage: npx age-transform export --sam sam_ffhq_aging.pt [--dex dex_age_classifier.pth]
                                 [--arcface model_ir_se50.pth] --out models/sam-ffhq [--verify]
+(in a checkout also: npm run models:export -- ...)
 
 Writes inversion, aging, generator, generator-256, mapping (and age, identity when given)
 as <name>.onnx with a <name>.json manifest each; --verify adds verify.json (parity of every
@@ -36,7 +37,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    p = OneLineParser(prog='models:export', description='SAM checkpoints -> ONNX model folder')
+    p = OneLineParser(prog='age-transform export', description='SAM checkpoints -> ONNX model folder')
     p.add_argument('--sam', required=True, help='sam_ffhq_aging.pt (aging encoder, pSp encoder, generator, latent_avg)')
     p.add_argument('--dex', help='dex_age_classifier.pth (DEX VGG16 age classifier) -> age.onnx')
     p.add_argument('--arcface', help='model_ir_se50.pth (IR-SE50 ArcFace) -> identity.onnx')
