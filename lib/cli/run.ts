@@ -10,8 +10,8 @@ import { ENCODER_SIZE, encodeAges } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
 import { AGE_SIZE, measureAges } from '../sam/measure';
 import { generate, OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output';
-import { chooseAgeBackend, findFace } from '../sam/regress';
-import type { Tensor } from '../tensor';
+import { chooseBackend, findFace } from '../sam/regress';
+import { stackTensors, type Tensor } from '../tensor';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
 import { numberChoiceOption, parseCommandArgs, providerOption, readInputFile, threadsOption } from './options';
 
@@ -71,14 +71,6 @@ function settings(argv: string[]) {
   return { file: positionals[0]!, ages, size, provider, threads, models: values.models, out: values.out, values };
 }
 
-/** Stacks single-image tensors into one batch. */
-function stack(tensors: Tensor[]): Tensor {
-  const [, c, h, w] = tensors[0].dims;
-  const data = new Float32Array(tensors.length * c * h * w);
-  tensors.forEach((t, i) => data.set(t.data, i * c * h * w));
-  return { dims: [tensors.length, c, h, w], data };
-}
-
 /** `age-transform run`: see USAGE. */
 export const runCommand: Command = {
   name: 'run',
@@ -121,8 +113,8 @@ export const runCommand: Command = {
       const files = images.map((img) => join(out, `age-${String(img.ages[0]).padStart(3, '0')}.png`));
       await Promise.all(images.map((img, k) => writeFile(files[k], img.payload)));
 
-      const ageBackend = await chooseAgeBackend(models);
-      const measured = await time('measure', async () => measureAges(models, stack(await Promise.all(images.map((img) => imageToTensor(img.payload, AGE_SIZE)))), ageBackend));
+      const ageBackend = await chooseBackend(models);
+      const measured = await time('measure', async () => measureAges(models, stackTensors(await Promise.all(images.map((img) => imageToTensor(img.payload, AGE_SIZE)))), ageBackend));
 
       const extras: Array<[boolean | undefined, OutputOptions['mode'], (i: number) => string]> = [
         [values.strip, 'strip', () => 'strip.png'],

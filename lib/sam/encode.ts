@@ -79,6 +79,18 @@ export async function referenceCodes(models: SamModels, reference: unknown, ages
   return latent.dims[0] === ages.length ? latent.data : codeAt(latent.data, 0).slice();
 }
 
+/**
+ * The style mixing of one encoding: none, random styles, or the reference's codes.
+ * @param mixing checked settings (validateEncodeOptions)
+ * @param reference a latent or an aligned face image, for `reference` mixing
+ * @param name names the reference in error messages
+ * @throws {TypeError} as {@link referenceCodes}
+ */
+export async function stylesFor(models: SamModels, mixing: EncodeSettings['mixing'], reference: unknown, ages: readonly number[], name?: string): Promise<StyleMixing | undefined> {
+  if (mixing.mode === 'none') return undefined;
+  return { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, reference, ages, name) : undefined };
+}
+
 /** Style mixing, as SAM's multi-modal editing does it. */
 export interface StyleMixing {
   /** Layers that take the injected style (pSp/SAM use the fine layers 8-17). */

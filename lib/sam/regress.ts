@@ -40,12 +40,14 @@ export function validateRegressOptions(options: { backend?: string; input?: stri
 }
 
 /**
- * Resolves `auto`: the exported DEX model when the folder has one that opens, else face-api's age net.
- * @example const backend = await chooseAgeBackend(models, 'auto'); // 'onnx' with age.onnx
+ * Resolves `auto`: the exported model (age.onnx: DEX; identity.onnx: IR-SE50) when the folder
+ * has one that opens, else face-api's own net.
+ * @param model which measurement (default age)
+ * @example const backend = await chooseBackend(models, 'auto'); // 'onnx' with age.onnx
  */
-export async function chooseAgeBackend(models: SamModels, choice: BackendChoice = REGRESS_DEFAULTS.backend): Promise<Backend> {
+export async function chooseBackend(models: SamModels, choice: BackendChoice = REGRESS_DEFAULTS.backend, model: 'age' | 'identity' = 'age'): Promise<Backend> {
   if (choice !== 'auto') return choice;
-  return (await models.optional('age').catch(() => undefined)) ? 'onnx' : 'faceapi';
+  return (await models.optional(model).catch(() => undefined)) ? 'onnx' : 'faceapi';
 }
 
 /**
@@ -79,7 +81,7 @@ export async function measureImageAge(
   image: Buffer,
   options: { backend?: BackendChoice; aligned?: boolean; name?: string; onStage?: (stage: RegressStage) => void } = {},
 ): Promise<{ age: number; backend: Backend } | undefined> {
-  const backend = await chooseAgeBackend(models, options.backend);
+  const backend = await chooseBackend(models, options.backend);
   let face = image;
   if (!options.aligned) {
     options.onStage?.({ stage: 'detecting' });

@@ -1,6 +1,6 @@
 import type { NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { parseAges } from '../../lib/sam/ages';
-import { ENCODER_SIZE, encodeAges, referenceCodes, validateEncodeOptions, type EncodeOptions, type EncodeSettings, type StyleMixing } from '../../lib/sam/encode';
+import { ENCODER_SIZE, encodeAges, stylesFor, validateEncodeOptions, type EncodeOptions, type EncodeSettings } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
@@ -31,7 +31,6 @@ export = function (RED: NodeAPI): void {
       settingsError(node, RED._('age-encode.status.badConfig'), err);
       return;
     }
-    const { mixing } = settings;
 
     serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, { models }) => {
       const face = payloadImage(msg, 'an aligned face image Buffer');
@@ -44,8 +43,7 @@ export = function (RED: NodeAPI): void {
       } catch (err) {
         throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
       }
-      const styles: StyleMixing | undefined =
-        mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, msg.reference, ages, 'msg.reference') : undefined };
+      const styles = await stylesFor(models, settings.mixing, msg.reference, ages, 'msg.reference');
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
       statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }));
