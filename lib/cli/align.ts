@@ -8,8 +8,8 @@ import type { DetectFn, DetectorName } from '../face/types';
 import { ALIGN_DEFAULTS, alignImage } from '../align/align';
 import { ALIGN_SIZES } from '../align/ffhq';
 import { FACE_DEFAULTS } from '../face/face-ops';
-import { EXIT, UsageError, type CliIO, type Command } from './command';
-import { choiceOption, numberChoiceOption, numberOption, parseCommandArgs, readInputFile } from './options';
+import { EXIT, type CliIO, type Command } from './command';
+import { choiceOption, numberChoiceOption, numberOption, oneImage, parseCommandArgs, readInputFile, required } from './options';
 
 const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--all] [--json]
   --out PATH            where the aligned PNG goes; with --all, a folder (created if needed)
@@ -40,10 +40,8 @@ export const alignCommand: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-    const file = positionals[0]!;
-    const out = values.out;
-    if (!out) throw new UsageError('--out is required');
+    const file = oneImage(positionals);
+    const out = required('out', values.out);
     const size = numberChoiceOption('size', values.size, ALIGN_SIZES) ?? ALIGN_DEFAULTS.size;
     const detector = choiceOption<DetectorName>('detector', values.detector, DETECTORS) ?? FACE_DEFAULTS.detector;
     const minConfidence = numberOption('min-confidence', values['min-confidence'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1');

@@ -13,7 +13,7 @@ import { findFace } from '../sam/regress';
 import { OPTIMIZE_DEFAULTS } from '../optimize/options';
 import { optimizePath, type PathReport } from '../optimize/optimize';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
-import { choiceOption, integerOption, parseCommandArgs, providerOption, readInputFile, threadsOption } from './options';
+import { choiceOption, integerOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]
   --models DIR            folder of the SAM ONNX models (inversion, aging, generator[-256], age, identity)
@@ -64,9 +64,8 @@ export const optimizeCommand: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-    const file = positionals[0]!;
-    if (!values.models) throw new UsageError('--models is required');
+    const file = oneImage(positionals);
+    const modelDir = required('models', values.models);
     if (values.gif && !values.out) throw new UsageError('--gif needs --out DIR');
     const provider = providerOption(values.provider);
     const threads = threadsOption(values.threads);
@@ -86,7 +85,7 @@ export const optimizeCommand: Command = {
     };
     const input = await readInputFile(file);
 
-    const runtime = AgeRuntime.create({ provider, modelDir: values.models, threads });
+    const runtime = AgeRuntime.create({ provider, modelDir, threads });
     const models = new SamModels(runtime);
     try {
       let face = input;

@@ -23,6 +23,21 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 }
 
 /**
+ * The one IMAGE a command reads.
+ * @throws {UsageError} when there is none or more than one
+ */
+export function oneImage(positionals: readonly string[]): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
+  return positionals[0]!;
+}
+
+/** A required option's value. @throws {UsageError} `--NAME is required` */
+export function required(name: string, value: string | undefined): string {
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/**
  * Reads an input file, turning the usual failures into one clear line with exit code 2.
  * @throws {CliError} EXIT.BAD_INPUT naming the file and why
  */

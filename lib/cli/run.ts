@@ -13,7 +13,7 @@ import { generate, OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type Ou
 import { chooseBackend, findFace } from '../sam/regress';
 import { stackTensors, type Tensor } from '../tensor';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
-import { numberChoiceOption, parseCommandArgs, providerOption, readInputFile, threadsOption } from './options';
+import { numberChoiceOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]
   --models DIR      folder of the SAM ONNX models (inversion, aging, generator; age for DEX)
@@ -54,13 +54,13 @@ export interface RunAge {
 /** Checks the command line; throws UsageError with a specific message. */
 function settings(argv: string[]) {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-  if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-  if (!values.models) throw new UsageError('--models is required');
-  if (!values.out) throw new UsageError('--out is required');
-  if (!values.ages) throw new UsageError('--ages is required');
+  const file = oneImage(positionals);
+  const models = required('models', values.models);
+  const out = required('out', values.out);
+  const agesText = required('ages', values.ages);
   let ages: number[];
   try {
-    ages = parseAges(values.ages);
+    ages = parseAges(agesText);
   } catch (err) {
     throw new UsageError(`--ages: ${(err as Error).message}`);
   }
@@ -68,7 +68,7 @@ function settings(argv: string[]) {
   const provider = providerOption(values.provider);
   const threads = threadsOption(values.threads);
   if (values.aligned && values['paste-back']) throw new UsageError('--paste-back needs the original photo: leave out --aligned');
-  return { file: positionals[0]!, ages, size, provider, threads, models: values.models, out: values.out, values };
+  return { file, ages, size, provider, threads, models, out, values };
 }
 
 /** `age-transform run`: see USAGE. */
