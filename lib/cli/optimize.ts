@@ -13,7 +13,8 @@ import { imageToTensor } from '../sam/image';
 import { generate } from '../sam/output';
 import { validateOutputOptions } from '../sam/output-options';
 import { OPTIMIZE_DEFAULTS } from '../optimize/options';
-import { optimizePath, type PathReport } from '../optimize/optimize';
+import { optimizePath } from '../optimize/optimize';
+import type { PathReport } from '../optimize/report';
 import type { Backend } from '../sam/measure';
 
 const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]
