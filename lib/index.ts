@@ -5,7 +5,8 @@
 // that owns it (the *_DEFAULTS exported below) and is checked with an exact message.
 import { alignImage, type AlignOptions, type AlignResult } from './align/align';
 import { runtimeDetector, type DetectorOptions } from './face/detector';
-import { optimizePath, type OptimizeControl, type OptimizeResult } from './optimize/optimize';
+import { optimizePath, type OptimizeResult } from './optimize/optimize';
+import type { OptimizeControl } from './optimize/state';
 import type { OptimizeInput } from './optimize/options';
 import { AgeRuntime, type Provider, type RuntimeOptions } from './runtime/runtime';
 import { ENCODER_SIZE, encodeAges, stylesFor, validateEncodeOptions, type EncodeOptions } from './sam/encode';
@@ -13,7 +14,8 @@ import { imageToTensor } from './sam/image';
 import type { Latent } from './sam/latent';
 import { cosine, embedIdentities, type Backend } from './sam/measure';
 import { SamModels } from './sam/models';
-import { generate as generateImages, validateOutputOptions, type GenerateInput, type GenerateResult, type OutputOptions } from './sam/output';
+import { generate as generateImages, type GenerateInput, type GenerateResult } from './sam/output';
+import { validateOutputOptions, type OutputOptions } from './sam/output-options';
 import { chooseBackend, measureImageAge, type BackendChoice } from './sam/regress';
 import { stackTensors } from './tensor';
 
@@ -21,14 +23,17 @@ export { ALIGN_DEFAULTS, type AlignedFace, type AlignOptions, type AlignResult }
 export { ContractError } from './contracts/contracts';
 export { FACE_DEFAULTS } from './face/face-ops';
 export { DECODE_DEFAULTS, ImageInputError } from './image/decode';
-export type { OptimizeProgress, OptimizeResult, PathReport } from './optimize/optimize';
+export type { OptimizeResult } from './optimize/optimize';
+export type { PathReport } from './optimize/report';
+export type { OptimizeProgress } from './optimize/state';
 export { OPTIMIZE_DEFAULTS, type OptimizeInput } from './optimize/options';
 export { RUNTIME_DEFAULTS, RuntimeError, type Provider, type ProviderChoice, type RuntimeOptions } from './runtime/runtime';
 export { parseAges } from './sam/ages';
 export { ENCODE_DEFAULTS, type EncodeOptions } from './sam/encode';
 export type { Latent } from './sam/latent';
 export type { Backend } from './sam/measure';
-export { OUTPUT_DEFAULTS, type GenerateResult, type OutputOptions } from './sam/output';
+export type { GenerateResult } from './sam/output';
+export { OUTPUT_DEFAULTS, type OutputOptions } from './sam/output-options';
 export { REGRESS_DEFAULTS, type BackendChoice } from './sam/regress';
 
 /** A runtime (one worker thread with the onnxruntime sessions and face-api) and the SAM models of its folder. */

@@ -5,10 +5,27 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { DEBIAN_PYTHON, EXPORTER } from '../lib/cli/export';
 import { bin } from './cli-capture';
 import { ROOT } from './paths';
+
+/** What the exporter runs: export.py, the local modules it imports (transitively) and verify.mjs. */
+function exporterFiles(): string[] {
+  const folder = join(ROOT, 'tools', 'export');
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const [, dots, name] of readFileSync(file, 'utf8').matchAll(/^\s*(?:from|import)\s+(\.?)([\w.]*)/gm)) {
+      // `from .x` is relative to the package; anything else to the exporter's folder (its sys.path[0]).
+      const path = join(dots ? dirname(file) : folder, ...name.split('.'));
+      for (const candidate of [`${path}.py`, join(path, '__init__.py')]) if (existsSync(candidate)) visit(candidate);
+    }
+  };
+  visit(join(folder, 'export.py'));
+  return [...seen, join(folder, 'verify.mjs')].map((f) => relative(ROOT, f));
+}
 
 describe('age-transform export (CLI)', function () {
   this.timeout(120_000);
@@ -20,11 +37,14 @@ describe('age-transform export (CLI)', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs the exporter the package ships: tools/export/export.py beside dist/, listed in package.json files', function () {
+  it('runs the exporter the package ships: tools/export/export.py beside dist/, all it imports in package.json files', function () {
     assert.equal(EXPORTER, join(ROOT, 'tools', 'export', 'export.py'));
     assert.ok(existsSync(EXPORTER));
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { files: string[]; scripts: Record<string, string> };
-    assert.ok(pkg.files.includes('tools'), 'the tarball holds tools/');
+    const needed = exporterFiles();
+    assert.ok(needed.includes('tools/export/archs/stylegan2.py') && needed.includes('tools/export/verify.py'), needed.join(' '));
+    const shipped = (file: string): boolean => pkg.files.some((entry) => file === entry || file.startsWith(`${entry}/`));
+    assert.deepEqual(needed.filter((f) => !shipped(f)), [], 'every file the exporter runs is in the tarball');
     assert.match(pkg.scripts['models:export'], /dist\/lib\/cli\/index\.js export$/, 'npm run models:export is an alias of the subcommand');
   });
 

@@ -10,7 +10,7 @@ import { FACE_DEFAULTS } from '../lib/face/face-ops';
 import { OPTIMIZE_DEFAULTS } from '../lib/optimize/options';
 import { RUNTIME_DEFAULTS } from '../lib/runtime/runtime';
 import { ENCODE_DEFAULTS } from '../lib/sam/encode';
-import { OUTPUT_DEFAULTS } from '../lib/sam/output';
+import { OUTPUT_DEFAULTS } from '../lib/sam/output-options';
 import { REGRESS_DEFAULTS } from '../lib/sam/regress';
 import { ROOT } from './paths';
 
@@ -28,6 +28,7 @@ const MIRRORS: Record<string, Record<string, unknown>> = {
     mode: ALIGN_DEFAULTS.mode,
     minFaceSize: ALIGN_DEFAULTS.minFaceSize,
     maxPixels: ALIGN_DEFAULTS.maxPixels,
+    resample: ALIGN_DEFAULTS.resample,
     detector: FACE_DEFAULTS.detector,
     minConfidence: FACE_DEFAULTS.minConfidence,
   },

@@ -5,15 +5,17 @@ import { basename, extname, join } from 'node:path';
 import { AgeRuntime } from '../runtime/runtime';
 import { DETECTORS, runtimeDetector } from '../face/detector';
 import type { DetectFn, DetectorName } from '../face/types';
-import { ALIGN_DEFAULTS, alignImage } from '../align/align';
+import { ALIGN_DEFAULTS, ALIGN_RESAMPLES, alignImage } from '../align/align';
 import { ALIGN_SIZES } from '../align/ffhq';
 import { FACE_DEFAULTS } from '../face/face-ops';
 import { EXIT, type CliIO, type Command } from './command';
 import { choiceOption, numberChoiceOption, numberOption, oneImage, parseCommandArgs, readInputFile, required } from './options';
 
-const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--all] [--json]
+const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--resample ffhq|sam] [--all] [--json]
   --out PATH            where the aligned PNG goes; with --all, a folder (created if needed)
   --size N              output side: 256 (default), 512 or 1024
+  --resample R          ffhq (default: NVlabs' 4096 supersample) or sam (SAM's inference script:
+                        the quad sampled straight to the output size)
   --all                 every face (IMAGE-face1.png, ... left to right), not only the largest
   --json                print one JSON object per face: file, score, box, landmarks, quad, transform, out
   --detector NAME       ssd (default, more accurate) or tiny (faster)
@@ -25,6 +27,7 @@ exit codes: 0 faces written, 2 bad arguments or image, 3 no face found`;
 const OPTIONS = {
   out: { type: 'string' },
   size: { type: 'string' },
+  resample: { type: 'string' },
   all: { type: 'boolean' },
   json: { type: 'boolean' },
   detector: { type: 'string' },
@@ -43,6 +46,7 @@ export const alignCommand: Command = {
     const file = oneImage(positionals);
     const out = required('out', values.out);
     const size = numberChoiceOption('size', values.size, ALIGN_SIZES) ?? ALIGN_DEFAULTS.size;
+    const resample = choiceOption('resample', values.resample, ALIGN_RESAMPLES) ?? ALIGN_DEFAULTS.resample;
     const detector = choiceOption<DetectorName>('detector', values.detector, DETECTORS) ?? FACE_DEFAULTS.detector;
     const minConfidence = numberOption('min-confidence', values['min-confidence'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
     const minFaceSize = numberOption('min-face-size', values['min-face-size'], (n) => n >= 0, 'a number >= 0');
@@ -58,7 +62,7 @@ export const alignCommand: Command = {
     };
     let result;
     try {
-      result = await alignImage(input, detect, { size, mode: values.all ? 'all' : 'largest', minFaceSize, maxPixels, name: file });
+      result = await alignImage(input, detect, { size, resample, mode: values.all ? 'all' : 'largest', minFaceSize, maxPixels, name: file });
     } finally {
       await runtime?.close();
     }

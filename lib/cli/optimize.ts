@@ -8,10 +8,12 @@ import { SamModels } from '../sam/models';
 import { ENCODER_SIZE } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
 import { BACKENDS } from '../sam/measure';
-import { generate, validateOutputOptions } from '../sam/output';
+import { generate } from '../sam/output';
+import { validateOutputOptions } from '../sam/output-options';
 import { findFace } from '../sam/regress';
 import { OPTIMIZE_DEFAULTS } from '../optimize/options';
-import { optimizePath, type PathReport } from '../optimize/optimize';
+import { optimizePath } from '../optimize/optimize';
+import type { PathReport } from '../optimize/report';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
 import { choiceOption, integerOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
