@@ -6,7 +6,7 @@ import type { SamModels } from './models';
 import { render, RENDER_BATCH } from './render';
 import { codeAt, lerpCode, LAYERS, STYLE, type Latent } from './latent';
 import { rgbSharp, tensorToRgb, type ImageFormat, type RgbImage } from './image';
-import { checkFeather, checkPlacement, decodePhoto, pasteFace, PASTE_DEFAULTS } from './paste';
+import { checkFeather, checkPlacement, decodePhoto, pasteFace, PASTE_DEFAULTS, type BorderColour } from './paste';
 
 /** What the generate step makes of a latent. */
 export const OUTPUT_MODES = ['sequence', 'strip', 'animation', 'paste-back'] as const;
@@ -173,7 +173,36 @@ const PIXEL_GLYPHS: Record<string, string[]> = {
   p: ['00000', '00000', '11110', '10001', '10001', '11110', '10000'],
   u: ['00000', '00000', '10001', '10001', '10001', '10011', '01101'],
   t: ['01000', '01000', '11100', '01000', '01000', '01001', '00110'],
+  D: ['11110', '10001', '10001', '10001', '10001', '10001', '11110'],
+  E: ['11111', '10000', '10000', '11110', '10000', '10000', '11111'],
+  M: ['10001', '11011', '10101', '10101', '10001', '10001', '10001'],
+  O: ['01110', '10001', '10001', '10001', '10001', '10001', '01110'],
 };
+
+/** Text of the mark on every image the designed demo models make. */
+export const DEMO_MARK = 'DEMO';
+
+/**
+ * The "DEMO" mark for the bottom-right corner of an image: white pixel-font letters on a dark
+ * box, about 1/20 of the shorter side high (the demo generator draws the same mark into
+ * each render; paste-back, which keeps only the face of a render, adds it to the photo).
+ * @returns a sharp composite input
+ */
+export function demoMarkOverlay(width: number, height: number): { input: Buffer; left: number; top: number } {
+  const unit = Math.max(1, Math.round(Math.min(width, height) / 128));
+  const pad = 2 * unit;
+  const markWidth = (DEMO_MARK.length * 6 - 1) * unit + 2 * pad;
+  const markHeight = 7 * unit + 2 * pad;
+  const rects: string[] = [];
+  [...DEMO_MARK].forEach((ch, i) =>
+    PIXEL_GLYPHS[ch].forEach((row, r) => {
+      for (let c = 0; c < 5; c++) if (row[c] === '1') rects.push(`<rect x="${pad + (i * 6 + c) * unit}" y="${pad + r * unit}" width="${unit}" height="${unit}"/>`);
+    }),
+  );
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${markWidth}" height="${markHeight}"><rect width="${markWidth}" height="${markHeight}" fill="#000" fill-opacity="0.6"/><g fill="#fff">${rects.join('')}</g></svg>`;
+  const margin = 2 * unit;
+  return { input: Buffer.from(svg), left: Math.max(0, width - markWidth - margin), top: Math.max(0, height - markHeight - margin) };
+}
 
 let fontCheck: Promise<boolean> | undefined;
 
@@ -392,6 +421,8 @@ export interface GenerateInput {
 export interface GeneratedImage {
   payload: Buffer;
   ages: number[];
+  /** Paste-back: how the render's colours meet the photo's at the mask's soft edge (see pasteFace). */
+  border?: BorderColour;
 }
 
 /** What {@link generate} returns. */
@@ -470,10 +501,13 @@ export async function generate(
       const placement = checkPlacement(input.face);
       const photo = await decodePhoto(input.original);
       const faces = await renderAll(latent.data, count);
+      // The render's own DEMO mark sits in a corner the paste leaves out: mark the photo instead.
+      const mark = models.runtime.demo ? [demoMarkOverlay(photo.width, photo.height)] : [];
       const images: GeneratedImage[] = [];
       for (let k = 0; k < count; k++) {
-        const { image } = await pasteFace(photo, faces[k], placement, { feather: options.feather });
-        images.push({ payload: await rgbSharp(image).toFormat(options.format, stillOptions(options.format)).toBuffer(), ages: [latent.ages[k]] });
+        const { image, colour } = await pasteFace(photo, faces[k], placement, { feather: options.feather });
+        const payload = await rgbSharp(image).composite(mark).removeAlpha().toFormat(options.format, stillOptions(options.format)).toBuffer();
+        images.push({ payload, ages: [latent.ages[k]], ...(colour ? { border: colour } : {}) });
       }
       return done(images, true, count);
     }
