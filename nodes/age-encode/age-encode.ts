@@ -32,7 +32,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, { models }) => {
+    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, engine) => {
+      const { models } = engine;
       const face = payloadImage(msg, 'an aligned face image Buffer');
       const ages = msg.targetAge === undefined ? settings.ages : parseAges(msg.targetAge);
       const started = Date.now();
@@ -46,7 +47,7 @@ export = function (RED: NodeAPI): void {
       const styles = await stylesFor(models, settings.mixing, msg.reference, ages, 'msg.reference');
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
-      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }));
+      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }), engine);
       send(msg);
     });
   }

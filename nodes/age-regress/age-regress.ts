@@ -28,7 +28,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, { models }) => {
+    serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, engine) => {
+      const { models } = engine;
       const image = payloadImage(msg);
       const started = Date.now();
       // Images that come from face-align (msg.face) or age-generate (msg.latent) are aligned already.
@@ -43,7 +44,7 @@ export = function (RED: NodeAPI): void {
       const { age, backend } = measured;
       msg.age = age;
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
-      statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }));
+      statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }), engine);
       send(msg);
     });
   }
