@@ -127,7 +127,7 @@ export class Evaluator {
 
   /** Renders codes at the cheap resolution: one generator run per RUN_BATCH codes. */
   private async render(codes: Float32Array, count: number): Promise<Tensor> {
-    if (!this.fastGenerator) return render(this.models, codes, count, true);
+    if (!this.fastGenerator) return render(this.models, codes, count, 'generator-256');
     const latent = { dims: [count, LAYERS, STYLE], data: codes };
     return (await this.fastGenerator.run({ latent }, { transfer: true })).image;
   }

@@ -1,6 +1,6 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
-import { resizeBatch, tensorToRgb } from './image';
+import { resizeOffThread, toRgb } from './pixel-ops';
 import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
@@ -21,12 +21,12 @@ export const IDENTITY_CROP = { of: 256, left: 32, top: 35, side: 188 } as const;
 export async function measureAges(models: SamModels, images: Tensor, backend: Backend): Promise<number[]> {
   if (backend === 'onnx') {
     const age = await models.require('age');
-    const result = await age.run({ image: await resizeBatch(images, AGE_SIZE) }, { transfer: true, outputs: ['age'] });
+    const result = await age.run({ image: await resizeOffThread(models.runtime, images, AGE_SIZE) }, { transfer: true, outputs: ['age'] });
     return Array.from(result.age.data);
   }
+  const faces = await toRgb(models.runtime, images);
   return Promise.all(
-    Array.from({ length: images.dims[0] }, async (_, i) => {
-      const { data, width, height } = tensorToRgb(images, i);
+    faces.map(async ({ data, width, height }) => {
       // face-api's nets read a tight face crop, not the whole FFHQ square.
       const box = alignedFaceBox(width);
       const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
@@ -44,13 +44,13 @@ export async function embedIdentities(models: SamModels, images: Tensor, backend
   const count = images.dims[0];
   if (backend === 'onnx') {
     const identity = await models.require('identity');
-    const { embedding } = await identity.run({ image: await resizeBatch(images, IDENTITY_SIZE, IDENTITY_CROP) }, { transfer: true });
+    const { embedding } = await identity.run({ image: await resizeOffThread(models.runtime, images, IDENTITY_SIZE, IDENTITY_CROP) }, { transfer: true });
     const size = embedding.dims[1];
     return Array.from({ length: count }, (_, i) => embedding.data.slice(i * size, (i + 1) * size));
   }
+  const faces = await toRgb(models.runtime, images);
   return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const { data, width, height } = tensorToRgb(images, i);
+    faces.map(async ({ data, width, height }) => {
       const box = alignedFaceBox(width);
       return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
     }),

@@ -1,0 +1,70 @@
+// Pixel work that would otherwise hold up the Node-RED thread: float renders to 8-bit RGB,
+// resizing for the age and identity nets, and the paste-back warp. The runtime's worker loads
+// this module (its `ops`); the functions below it are what the main thread calls, and they only
+// post the pixels there and back (transferred, not copied, where the caller is done with them).
+import type { AgeRuntime } from '../runtime/runtime';
+import type { Tensor } from '../tensor';
+import { resizeBatch, resizeRgb, tensorToRgb, type Crop, type RgbImage } from './image';
+import { pasteFace, type FacePlacement } from './paste';
+
+interface RgbArgs {
+  images: Tensor;
+  size?: number;
+}
+interface ResizeArgs {
+  images: Tensor;
+  size: number;
+  crop?: Crop;
+}
+interface PasteArgs {
+  photo: RgbImage;
+  faces: RgbImage[];
+  placement: FacePlacement;
+  feather: number;
+}
+
+/** Pixels in an ArrayBuffer of their own, so the reply can transfer them. */
+function owned(image: RgbImage): RgbImage {
+  const { data } = image;
+  const alone = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !Buffer.isBuffer(data);
+  return alone ? image : { data: new Uint8Array(data), width: image.width, height: image.height };
+}
+
+/** Worker operations (see lib/runtime/worker.ts). */
+export const ops = {
+  'pixels.rgb': async ({ images, size }: RgbArgs): Promise<RgbImage[]> =>
+    Promise.all(Array.from({ length: images.dims[0] }, async (_, i) => owned(size ? await resizeRgb(tensorToRgb(images, i), size) : tensorToRgb(images, i)))),
+  'pixels.resize': ({ images, size, crop }: ResizeArgs): Promise<Tensor> => resizeBatch(images, size, crop),
+  'pixels.paste': async ({ photo, faces, placement, feather }: PasteArgs): Promise<RgbImage[]> => {
+    const pasted: RgbImage[] = [];
+    for (const face of faces) pasted.push(owned((await pasteFace(photo, face, placement, { feather })).image));
+    return pasted;
+  },
+};
+
+/** The buffers of images that own them whole (the others are copied by postMessage). */
+function ownBuffers(images: readonly RgbImage[]): ArrayBuffer[] {
+  return images.filter((i) => i.data.byteOffset === 0 && i.data.byteLength === i.data.buffer.byteLength).map((i) => i.data.buffer as ArrayBuffer);
+}
+
+/**
+ * Every image of a [N,3,H,W] tensor in [-1, 1] as 8-bit RGB, resized to `size` when given
+ * (Lanczos), computed in the runtime's worker.
+ * @param transfer hand `images`' buffer to the worker (it becomes unusable here)
+ */
+export function toRgb(runtime: AgeRuntime, images: Tensor, size?: number, transfer = false): Promise<RgbImage[]> {
+  return runtime.call<RgbImage[]>('pixels.rgb', { images, size }, transfer ? [images.data.buffer as ArrayBuffer] : []);
+}
+
+/** {@link resizeBatch} in the runtime's worker (the images are copied there, not transferred). */
+export function resizeOffThread(runtime: AgeRuntime, images: Tensor, size: number, crop?: Crop): Promise<Tensor> {
+  return runtime.call<Tensor>('pixels.resize', { images, size, crop });
+}
+
+/**
+ * {@link pasteFace} of every face into the same photo, in the runtime's worker. The faces are
+ * transferred there (unusable here afterwards); the photo is copied.
+ */
+export function pasteOffThread(runtime: AgeRuntime, photo: RgbImage, faces: RgbImage[], placement: FacePlacement, feather: number): Promise<RgbImage[]> {
+  return runtime.call<RgbImage[]>('pixels.paste', { photo, faces, placement, feather }, ownBuffers(faces));
+}
