@@ -48,17 +48,33 @@ function ownBuffers(images: readonly RgbImage[]): ArrayBuffer[] {
 }
 
 /**
- * Every image of a [N,3,H,W] tensor in [-1, 1] as 8-bit RGB, resized to `size` when given
- * (Lanczos), computed in the runtime's worker.
- * @param transfer hand `images`' buffer to the worker (it becomes unusable here)
+ * A tensor to post to the worker and the buffer to transfer. Transfer, never structured clone:
+ * postMessage serializes a cloned buffer on this thread, much slower than a copy.
+ * @param keep the caller still needs `t`: post a copy of it
  */
-export function toRgb(runtime: AgeRuntime, images: Tensor, size?: number, transfer = false): Promise<RgbImage[]> {
-  return runtime.call<RgbImage[]>('pixels.rgb', { images, size }, transfer ? [images.data.buffer as ArrayBuffer] : []);
+function handOver(t: Tensor, keep: boolean): [Tensor, ArrayBuffer[]] {
+  const owned = keep || t.data.byteOffset !== 0 || t.data.byteLength !== t.data.buffer.byteLength ? { dims: t.dims, data: t.data.slice() } : t;
+  return [owned, [owned.data.buffer as ArrayBuffer]];
 }
 
-/** {@link resizeBatch} in the runtime's worker (the images are copied there, not transferred). */
-export function resizeOffThread(runtime: AgeRuntime, images: Tensor, size: number, crop?: Crop): Promise<Tensor> {
-  return runtime.call<Tensor>('pixels.resize', { images, size, crop });
+/**
+ * Every image of a [N,3,H,W] tensor in [-1, 1] as 8-bit RGB, resized to `size` when given
+ * (Lanczos), computed in the runtime's worker.
+ * @param transfer hand `images`' buffer to the worker (it becomes unusable here); else a copy goes
+ */
+export function toRgb(runtime: AgeRuntime, images: Tensor, size?: number, transfer = false): Promise<RgbImage[]> {
+  const [posted, buffers] = handOver(images, !transfer);
+  return runtime.call<RgbImage[]>('pixels.rgb', { images: posted, size }, buffers);
+}
+
+/**
+ * {@link resizeBatch} in the runtime's worker; comes back as it is when there is nothing to resize.
+ * @param transfer hand `images`' buffer to the worker (it becomes unusable here); else a copy goes
+ */
+export async function resizeOffThread(runtime: AgeRuntime, images: Tensor, size: number, crop?: Crop, transfer = false): Promise<Tensor> {
+  if (!crop && images.dims[2] === size && images.dims[3] === size) return images;
+  const [posted, buffers] = handOver(images, !transfer);
+  return runtime.call<Tensor>('pixels.resize', { images: posted, size, crop }, buffers);
 }
 
 /**
