@@ -8,8 +8,9 @@ import { rgbSharp, type RgbImage } from './image';
 import { animationCodes, checkAnimationSize, makeAnimation } from './animation';
 import { checkStripWidth, makeStrip } from './strip';
 import { stillOptions, type OutputOptions } from './output-options';
-import { checkPlacement, decodePhoto, type FacePlacement } from './paste';
+import { checkPlacement, decodePhoto, type BorderColour, type FacePlacement } from './paste';
 import { pasteOffThread } from './pixel-ops';
+import { demoMarkOverlay } from './labels';
 import type { Latent } from './latent';
 
 /** What a message brings besides the latent. */
@@ -27,6 +28,8 @@ export interface GenerateInput {
 export interface GeneratedImage {
   payload: Buffer;
   ages: number[];
+  /** Paste-back: how the render's colours meet the photo's at the mask's soft edge (see pasteFace). */
+  border?: BorderColour;
 }
 
 /** What {@link generate} returns. */
@@ -113,8 +116,15 @@ export async function generate(
       const photo = await decodePhoto(input.original);
       // Fast: the generator that matches the face's side in the photo.
       const faces = await renderAll(latent.data, count, undefined, faceSide(placement));
+      // The render's own DEMO mark sits in a corner the paste leaves out: mark the photo instead.
+      const mark = models.runtime.demo ? [demoMarkOverlay(photo.width, photo.height)] : [];
       const pasted = await pasteOffThread(models.runtime, photo, faces, placement, options.feather);
-      const images = await Promise.all(pasted.map(async (image, k) => ({ payload: await rgbSharp(image).toFormat(options.format, stillOptions(options.format)).toBuffer(), ages: [latent.ages[k]] })));
+      const images: GeneratedImage[] = await Promise.all(
+        pasted.map(async ({ image, colour }, k) => {
+          const payload = await rgbSharp(image).composite(mark).removeAlpha().toFormat(options.format, stillOptions(options.format)).toBuffer();
+          return { payload, ages: [latent.ages[k]], ...(colour ? { border: colour } : {}) };
+        }),
+      );
       return done(images, true, count);
     }
   }

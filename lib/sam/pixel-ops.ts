@@ -5,7 +5,7 @@
 import type { AgeRuntime } from '../runtime/runtime';
 import type { Tensor } from '../tensor';
 import { resizeBatch, resizeRgb, tensorToRgb, type Crop, type RgbImage } from './image';
-import { pasteFace, type FacePlacement } from './paste';
+import { pasteFace, type BorderColour, type FacePlacement } from './paste';
 
 interface RgbArgs {
   images: Tensor;
@@ -23,6 +23,12 @@ interface PasteArgs {
   feather: number;
 }
 
+/** One pasted photo and how the render's colours met the photo's (see pasteFace). */
+export interface Pasted {
+  image: RgbImage;
+  colour?: BorderColour;
+}
+
 /** Pixels in an ArrayBuffer of their own, so the reply can transfer them. */
 function owned(image: RgbImage): RgbImage {
   const { data } = image;
@@ -35,9 +41,12 @@ export const ops = {
   'pixels.rgb': async ({ images, size }: RgbArgs): Promise<RgbImage[]> =>
     Promise.all(Array.from({ length: images.dims[0] }, async (_, i) => owned(size ? await resizeRgb(tensorToRgb(images, i), size) : tensorToRgb(images, i)))),
   'pixels.resize': ({ images, size, crop }: ResizeArgs): Promise<Tensor> => resizeBatch(images, size, crop),
-  'pixels.paste': async ({ photo, faces, placement, feather }: PasteArgs): Promise<RgbImage[]> => {
-    const pasted: RgbImage[] = [];
-    for (const face of faces) pasted.push(owned((await pasteFace(photo, face, placement, { feather })).image));
+  'pixels.paste': async ({ photo, faces, placement, feather }: PasteArgs): Promise<Pasted[]> => {
+    const pasted: Pasted[] = [];
+    for (const face of faces) {
+      const { image, colour } = await pasteFace(photo, face, placement, { feather });
+      pasted.push({ image: owned(image), ...(colour ? { colour } : {}) });
+    }
     return pasted;
   },
 };
@@ -81,6 +90,6 @@ export async function resizeOffThread(runtime: AgeRuntime, images: Tensor, size:
  * {@link pasteFace} of every face into the same photo, in the runtime's worker. The faces are
  * transferred there (unusable here afterwards); the photo is copied.
  */
-export function pasteOffThread(runtime: AgeRuntime, photo: RgbImage, faces: RgbImage[], placement: FacePlacement, feather: number): Promise<RgbImage[]> {
-  return runtime.call<RgbImage[]>('pixels.paste', { photo, faces, placement, feather }, ownBuffers(faces));
+export function pasteOffThread(runtime: AgeRuntime, photo: RgbImage, faces: RgbImage[], placement: FacePlacement, feather: number): Promise<Pasted[]> {
+  return runtime.call<Pasted[]>('pixels.paste', { photo, faces, placement, feather }, ownBuffers(faces));
 }
