@@ -40,6 +40,7 @@ export const MODEL_FILES: ReadonlyArray<{ name: string; role: Role }> = [
   { name: 'inversion', role: 'inversion' },
   { name: 'aging', role: 'aging' },
   { name: 'generator', role: 'generator' },
+  { name: 'generator-512', role: 'generator' },
   { name: 'generator-256', role: 'generator' },
   { name: 'mapping', role: 'mapping' },
   { name: 'age', role: 'age' },

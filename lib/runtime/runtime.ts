@@ -55,7 +55,7 @@ export const RUNTIME_DEFAULTS: Readonly<RuntimeOptions> = {
 };
 
 const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
-const BUILTIN_OP_MODULES = [join(__dirname, '..', 'face', 'face-ops.js')];
+const BUILTIN_OP_MODULES = [join(__dirname, '..', 'face', 'face-ops.js'), join(__dirname, '..', 'sam', 'pixel-ops.js')];
 const MAX_RESTARTS_WITHOUT_REPLY = 3;
 
 /** Error of the runtime itself; `code` tells which. */

@@ -4,7 +4,7 @@ usage: npx age-transform export --sam sam_ffhq_aging.pt [--dex dex_age_classifie
                                 [--arcface model_ir_se50.pth] --out models/sam-ffhq [--verify]
 (in a checkout also: npm run models:export -- ...)
 
-Writes inversion, aging, generator, generator-256, mapping (and age, identity when given)
+Writes inversion, aging, generator, generator-512, generator-256, mapping (and age, identity when given)
 as <name>.onnx with a <name>.json manifest each; --verify adds verify.json (parity of every
 model against the PyTorch modules in onnxruntime-node, plus the SAM forward checks).
 Everything is written into a temporary folder beside --out and renamed at the end, so a failed
@@ -98,6 +98,10 @@ def export_all(args, out: str) -> None:
                          'this graph keeps fractional ages'}),
         ('generator', GeneratorGraph(sam.decoder), res, sam_source,
          {'noise': 'stored noise buffers (deterministic)', 'sam_output': 'SAM average-pools this image to 256x256'}),
+        ('generator-512', GeneratorGraph(sam.decoder, 512), 512, sam_source,
+         {'noise': 'stored noise buffers (deterministic)',
+          'stops_at': 'the RGB output of the 512x512 layer (uses codes 0..15 of 18): without the 1024 '
+                      'layers, so without their finest detail'}),
         ('generator-256', GeneratorGraph(sam.decoder, 256), 256, sam_source,
          {'noise': 'stored noise buffers (deterministic)',
           'stops_at': 'the RGB output of the 256x256 layer (uses codes 0..13 of 18)'}),
