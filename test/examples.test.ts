@@ -62,7 +62,7 @@ describe('example flows', function () {
 
   it('every example is valid JSON with our nodes wired to a runtime config', function () {
     const files = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.json'));
-    assert.deepEqual(files.sort(), ['dashboard-age-slider.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
+    assert.deepEqual(files.sort(), ['camera-kiosk.json', 'dashboard-age-slider.json', 'dashboard-camera.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
     for (const file of files) {
       const flow = JSON.parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as FlowNode[];
       const runtime = flow.find((n) => n.type === 'age-runtime');
