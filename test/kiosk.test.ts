@@ -237,6 +237,14 @@ describe('camera kiosk and dashboard in Chromium', function () {
       await page.waitForSelector('body[data-result="shown"]');
       assert.match((await page.locator('#note').textContent()) || '', /^\d+ faces found: the largest one aged$/);
       await page.screenshot({ path: join(shots, 'kiosk-group.png') });
+      // Set to all: every face found is aged, one after another, into the same photo.
+      const res = await fetch(`${red!.base}kiosk/age?target=70&faces=all`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(readFileSync(group)) });
+      const body = (await res.json()) as { found: number; aged: number; image: string };
+      assert.equal(res.status, 200);
+      assert.ok(body.found >= 3, `faces found: ${body.found}`);
+      assert.equal(body.aged, body.found, 'all of them aged');
+      const [whole, aged] = await Promise.all([pixels(readFileSync(group)), pixels(dataUrlBytes(body.image))]);
+      assert.deepEqual([aged.width, aged.height], [whole.width, whole.height]);
     } finally {
       await writeY4m(join(FIXTURES, 'astronaut.png'), camera);
     }
