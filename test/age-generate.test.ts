@@ -17,7 +17,6 @@ import type { Affine } from '../lib/sam/paste';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 
- 
 const joinNode = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));

@@ -12,7 +12,6 @@ import faceAlignNode from '../nodes/face-align/face-align';
 import { FIXTURES, requireNodeRed, ROOT, SHARED_TESTDATA, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 
- 
 const splitJoinNodes = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));

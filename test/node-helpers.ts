@@ -5,7 +5,6 @@ import { requireNodeRed } from './paths';
 helper.init(requireNodeRed.resolve('node-red'));
 
 /** Node-RED's own catch node, so tests see errors the way a flow's Catch node does. */
- 
 export const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 
 /** A message received by a helper node, with what a Catch node adds. */

@@ -13,10 +13,8 @@ import type { PathReport } from '../lib/optimize/optimize';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 
 helper.init(requireNodeRed.resolve('node-red'));
- 
 const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
- 
 const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
