@@ -2,23 +2,24 @@
 // does it: align, encode at the ages, render, and measure each output's age.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
 import { alignImage, type AlignedFace } from '../align/align';
 import { runtimeDetector } from '../face/detector';
-import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
+import { AgeRuntime } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { parseAges } from '../sam/ages';
 import { ENCODER_SIZE, encodeAges } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
 import { generate } from '../sam/output';
-import { OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
+import { OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
 import type { Tensor } from '../tensor';
+import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
+import { numberChoiceOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]
   --models DIR      folder of the SAM ONNX models (inversion, aging, generator; age for DEX)
   --ages LIST       target ages: a list 0,20,40 or a range start:end:step
   --out DIR         where age-XXX.png (one per age) and the extras go (created if needed)
-  --size N          output side: 256, 512 or 1024 (default 1024)
+  --size N          output side: 256, 512 or 1024 (default ${OUTPUT_DEFAULTS.size})
   --strip           also write strip.png: the input face and every age, labelled
   --gif             also write lifespan.gif: interpolated frames through the ages
   --paste-back      also write pasted-XXX.png: the aged face in the original photo
@@ -64,24 +65,21 @@ export function runTable(rows: RunAge[]): string {
 /** Checks the command line; throws UsageError with a specific message. */
 function settings(argv: string[]) {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-  if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-  if (!values.models) throw new UsageError('--models is required');
-  if (!values.out) throw new UsageError('--out is required');
-  if (!values.ages) throw new UsageError('--ages is required');
+  const file = oneImage(positionals);
+  const models = required('models', values.models);
+  const out = required('out', values.out);
+  const agesText = required('ages', values.ages);
   let ages: number[];
   try {
-    ages = parseAges(values.ages);
+    ages = parseAges(agesText);
   } catch (err) {
     throw new UsageError(`--ages: ${(err as Error).message}`);
   }
-  const size = values.size === undefined ? 1024 : Number(values.size);
-  if (!(OUTPUT_SIZES as readonly number[]).includes(size)) throw new UsageError(`--size must be 256, 512 or 1024 (received "${values.size}")`);
-  const provider = (values.provider ?? 'auto') as ProviderChoice;
-  if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda or cpu (received "${provider}")`);
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0)) throw new UsageError(`--threads must be a non-negative integer (received "${values.threads}")`);
+  const size = numberChoiceOption('size', values.size, OUTPUT_SIZES) ?? OUTPUT_DEFAULTS.size;
+  const provider = providerOption(values.provider);
+  const threads = threadsOption(values.threads);
   if (values.aligned && values['paste-back']) throw new UsageError('--paste-back needs the original photo: leave out --aligned');
-  return { file: positionals[0]!, ages, size, provider, threads, models: values.models, out: values.out, values };
+  return { file, ages, size, provider, threads, models, out, values };
 }
 
 /** `age-transform run`: see USAGE. */
