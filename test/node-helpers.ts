@@ -1,7 +1,9 @@
+import { tmpdir } from 'node:os';
 import helper from 'node-red-node-test-helper';
 import type { Node, NodeMessage } from 'node-red';
 
-helper.init(require.resolve('node-red'));
+// Tests copy model folders to the system's temporary folder: allow it beside the user directory.
+helper.init(require.resolve('node-red'), { ageModelRoots: [tmpdir()] } as never);
 
 /** Node-RED's own catch node, so tests see errors the way a flow's Catch node does. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports

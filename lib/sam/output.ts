@@ -5,7 +5,8 @@ import sharp, { type SharpOptions } from 'sharp';
 import type { SamModels } from './models';
 import { render, RENDER_BATCH } from './render';
 import { codeAt, lerpCode, LAYERS, STYLE, type Latent } from './latent';
-import { rgbSharp, tensorToRgb, type ImageFormat, type RgbImage } from './image';
+import { rgbSharp, tensorToRgb, type ImageFormat } from './image';
+import { checkImage, decodeImage, pixelCount, SHARP_MAX_PIXELS, type RgbImage } from '../image/decode';
 import { checkFeather, checkPlacement, decodePhoto, pasteFace, PASTE_DEFAULTS } from './paste';
 
 /** What the generate step makes of a latent. */
@@ -255,12 +256,17 @@ export async function labelOverlay(labels: Array<string | null>, size: number, f
 // ---- strip ---------------------------------------------------------------------------
 
 /**
- * Checks that a strip of `tiles` faces fits the format.
+ * Checks that a strip of `tiles` faces fits sharp and the format, before anything is rendered.
  * @returns its width in pixels
- * @throws {RangeError} when it is wider than the format can store (WebP 16383, JPEG 65535)
+ * @throws {RangeError} when it has more pixels than sharp takes, or is wider than the format can store (WebP 16383, JPEG 65535)
  */
 export function checkStripWidth(tiles: number, size: number, format: ImageFormat): number {
   const width = tiles * size;
+  if (width * size > SHARP_MAX_PIXELS) {
+    throw new RangeError(
+      `A strip of ${tiles} faces at ${size} px is ${width}x${size} (${pixelCount(width * size)}), more than sharp can process (${pixelCount(SHARP_MAX_PIXELS)}); give fewer ages or choose a smaller size`,
+    );
+  }
   if (width > MAX_WIDTH[format]) {
     throw new RangeError(`A strip of ${tiles} faces at ${size} px is ${width} px wide, more than ${format.toUpperCase()} can store (${MAX_WIDTH[format]}); choose PNG or a smaller size`);
   }
@@ -274,19 +280,12 @@ export function checkStripWidth(tiles: number, size: number, format: ImageFormat
  * @param ages one per face, for the labels
  * @param inputFace the aligned face the latent was encoded from (any image Buffer)
  * @returns the encoded strip: (faces + input) x size wide, size high
- * @throws {RangeError} when the strip is wider than the format can store; {TypeError} when inputFace cannot be decoded
+ * @throws {RangeError} when the strip is too large for sharp or the format; {ImageInputError} when inputFace cannot be decoded
  */
 export async function makeStrip(faces: RgbImage[], ages: number[], options: Pick<OutputOptions, 'size' | 'format' | 'labels'>, inputFace?: Buffer): Promise<Buffer> {
   const { size, format, labels } = options;
   const tiles: RgbImage[] = [];
-  if (inputFace) {
-    try {
-      const data = await sharp(inputFace).autoOrient().toColourspace('srgb').removeAlpha().resize(size, size, { fit: 'cover', kernel: 'lanczos3' }).raw().toBuffer();
-      tiles.push({ data, width: size, height: size });
-    } catch (err) {
-      throw new TypeError(`Cannot decode msg.aligned (the input face) as an image: ${(err as Error).message}`);
-    }
-  }
+  if (inputFace) tiles.push(await decodeImage(inputFace, { name: 'msg.aligned', resize: { size, fit: 'cover' } }));
   for (const face of faces) tiles.push(await resizeRgb(face, size));
   const width = checkStripWidth(tiles.length, size, format);
   const strip = Buffer.alloc(width * size * 3);
@@ -336,11 +335,16 @@ export function checkAnimationSize(ageCount: number, options: Pick<OutputOptions
   if (ageCount < 2) throw new RangeError(`Expected at least 2 ages in msg.latent for an animation but received ${ageCount}`);
   const count = (ageCount - 1) * (options.frames + 1) + 1;
   if (count > MAX_FRAMES) throw new RangeError(`An animation of ${count} frames is more than the ${MAX_FRAMES} allowed; give fewer ages or fewer frames between them`);
-  const bytes = count * options.size * options.size * 3;
+  const pixels = count * options.size * options.size;
+  const bytes = pixels * 3;
   if (bytes > MAX_ANIMATION_BYTES) {
     throw new RangeError(
       `An animation of ${count} frames at ${options.size} px needs ${Math.round(bytes / 2 ** 20)} MiB, more than ${MAX_ANIMATION_BYTES / 2 ** 20} MiB; choose a smaller size or fewer frames`,
     );
+  }
+  // The frames go to sharp as one tall image: the memory bound keeps it within sharp's limit; this keeps it so.
+  if (pixels > SHARP_MAX_PIXELS) {
+    throw new RangeError(`An animation of ${count} frames at ${options.size} px holds ${pixelCount(pixels)}, more than sharp can process (${pixelCount(SHARP_MAX_PIXELS)}); choose a smaller size or fewer frames`);
   }
   return count;
 }
@@ -457,6 +461,8 @@ export async function generate(
     case 'strip': {
       const aligned = Buffer.isBuffer(input.aligned) && input.aligned.length > 0 ? input.aligned : undefined;
       checkStripWidth(count + (aligned ? 1 : 0), options.size, options.format);
+      // Header checks (format, pixel limit) before rendering; the pixels are decoded into the strip.
+      if (aligned) await checkImage(aligned, { name: 'msg.aligned' });
       const faces = await renderAll(latent.data, count, options.size);
       return done([{ payload: await makeStrip(faces, latent.ages, options, aligned), ages: [...latent.ages] }], false, count);
     }

@@ -38,7 +38,7 @@ function mixingFrom(config: AgeEncodeDef): Omit<StyleMixing, 'reference'> & { mo
 /** The codes to inject from msg.reference: a latent (its first code) or an aligned face image, encoded at the same ages. */
 async function referenceCodes(models: SamModels, reference: unknown, ages: number[]): Promise<Float32Array> {
   if (Buffer.isBuffer(reference)) {
-    return (await encodeAges(models, await imageToTensor(reference, ENCODER_SIZE), ages)).data;
+    return (await encodeAges(models, await imageToTensor(reference, ENCODER_SIZE, 'msg.reference'), ages)).data;
   }
   if (reference === undefined) throw new TypeError('Expected msg.reference (a latent or an aligned face image) for reference style mixing');
   const latent = checkLatent(reference, 'msg.reference');
@@ -64,12 +64,7 @@ export = function (RED: NodeAPI): void {
       const ages = msg.targetAge === undefined ? defaultAges : parseAges(msg.targetAge);
       const started = Date.now();
       statusBusy(node, RED._('age-encode.status.encoding', { count: ages.length }));
-      let image;
-      try {
-        image = await imageToTensor(face, ENCODER_SIZE);
-      } catch (err) {
-        throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
-      }
+      const image = await imageToTensor(face, ENCODER_SIZE);
       const styles: StyleMixing | undefined =
         mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, msg.reference, ages) : undefined };
       msg.latent = await encodeAges(models, image, ages, styles);

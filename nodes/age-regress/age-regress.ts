@@ -23,10 +23,15 @@ interface RegressMessage extends NodeMessage {
   ageError?: number;
 }
 
-/** `auto` measures with the exported DEX model when the folder has it, else with face-api's age net. */
+/** `auto` measures with the exported DEX model when the folder has it, else with face-api's age net; a broken one is an error. */
 async function chooseBackend(models: SamModels, choice: BackendChoice): Promise<Backend> {
   if (choice !== 'auto') return choice;
-  return (await models.optional('age').catch(() => undefined)) ? 'onnx' : 'faceapi';
+  // No model folder at all is fine here (face-api needs none); a broken age.onnx is not.
+  const age = await models.optional('age').catch((err: { code?: string }) => {
+    if (err.code === 'ENOFOLDER') return undefined;
+    throw err;
+  });
+  return age ? 'onnx' : 'faceapi';
 }
 
 export = function (RED: NodeAPI): void {
@@ -54,13 +59,7 @@ export = function (RED: NodeAPI): void {
         face = found.faces[0].image;
       }
       statusBusy(node, RED._('age-regress.status.measuring', { backend }));
-      let tensor;
-      try {
-        tensor = await imageToTensor(face, AGE_SIZE);
-      } catch (err) {
-        throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
-      }
-      const [age] = await measureAges(models, tensor, backend);
+      const [age] = await measureAges(models, await imageToTensor(face, AGE_SIZE), backend);
       msg.age = age;
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
       statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }));
