@@ -16,7 +16,7 @@ import ageGenerateNode from '../nodes/age-generate/age-generate';
 import ageRegressNode from '../nodes/age-regress/age-regress';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
 import { checkLatent, LAYERS, STYLE } from '../lib/sam/latent';
-import { checkStripWidth } from '../lib/sam/output';
+import { checkStripWidth } from '../lib/sam/strip';
 import { FIXTURES, TINY_MODELS } from './paths';
 import { catchNode, helper, useNodeRed, type CaughtMessage } from './node-helpers';
 
