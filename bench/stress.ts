@@ -2,7 +2,7 @@
 // node-red-node-test-helper) with the tiny models runs: a fuzzer over every node, bursts at the
 // default queue limit, redeploys during inference and a soak, and prints one table.
 // Sizes: STRESS_FUZZ (cases, default 2000), STRESS_BURSTS (default "100,1000"),
-// STRESS_REDEPLOYS (default 50), STRESS_SOAK (messages, default 2000).
+// STRESS_REDEPLOYS (default 50), STRESS_SOAK (messages, default 2000), STRESS_KEEP_SPY_HISTORY=1.
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -72,8 +72,12 @@ function sampler(): { peak: () => number; stop: () => void } {
   return { peak: () => peak, stop: () => clearInterval(timer) };
 }
 
+/** STRESS_KEEP_SPY_HISTORY=1 keeps the helper's spy history, to see the harness's own growth. */
+const KEEP_SPY_HISTORY = process.env.STRESS_KEEP_SPY_HISTORY === '1';
+
 /** Frees what the test helper's sinon spies keep: every call, with its message (see BENCHMARKS.md). */
 function forgetSpyHistory(): void {
+  if (KEEP_SPY_HISTORY) return;
   (helper as unknown as { _sandbox?: { resetHistory(): void } })._sandbox?.resetHistory();
 }
 
