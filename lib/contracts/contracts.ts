@@ -40,6 +40,7 @@ export const MODEL_FILES: ReadonlyArray<{ name: string; role: Role }> = [
   { name: 'inversion', role: 'inversion' },
   { name: 'aging', role: 'aging' },
   { name: 'generator', role: 'generator' },
+  { name: 'generator-512', role: 'generator' },
   { name: 'generator-256', role: 'generator' },
   { name: 'mapping', role: 'mapping' },
   { name: 'age', role: 'age' },
@@ -57,6 +58,8 @@ export interface Manifest {
   opset?: number;
   exporter?: string;
   source?: { file: string; sha256: string } | null;
+  /** True for the designed demo models shipped in the package (models/demo), which only show what the flow does. */
+  demo?: boolean;
   [extra: string]: unknown;
 }
 
@@ -99,7 +102,7 @@ export function describeSignature(values: Record<string, { type: string; shape: 
 
 /** The command that makes a model folder, for error messages. */
 function exportHint(dir: string): string {
-  return `export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`;
+  return `export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`;
 }
 
 /**
@@ -210,4 +213,20 @@ export function checkSignature(entry: Pick<ModelEntry, 'file' | 'role' | 'manife
     const found = `${describeSignature(toRecord(inputs))} -> ${describeSignature(toRecord(outputs))}`;
     throw new ContractError(`model ${entry.file} does not match the "${entry.role}" contract: expected ${expected}, found ${found}`, 'ESIGNATURE');
   }
+}
+
+/**
+ * Whether a model folder holds the package's designed demo models: some manifest there says
+ * `"demo": true`. Never throws: a missing or broken folder is not a demo folder (loading it
+ * reports the real problem).
+ * @example isDemoFolder('models/demo') // true
+ */
+export function isDemoFolder(dir: string): boolean {
+  return MODEL_FILES.some(({ name }) => {
+    try {
+      return (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Manifest).demo === true;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -9,6 +9,7 @@ interface AgeGenerateDef extends NodeDef {
   mode: OutputOptions['mode'];
   format: OutputOptions['format'];
   size: string | number;
+  quality: OutputOptions['quality'];
   labels: boolean;
   animationFormat: OutputOptions['animationFormat'];
   frames: string | number;
@@ -32,6 +33,7 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
     mode: config.mode || undefined,
     format: config.format || undefined,
     size: num(config.size),
+    quality: config.quality || undefined,
     labels: typeof config.labels === 'boolean' ? config.labels : undefined,
     animationFormat: config.animationFormat || undefined,
     frames: num(config.frames),
@@ -40,6 +42,8 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
     feather: num(config.feather),
   });
 }
+
+const round2 = (value: number): number => Math.round(value * 100) / 100;
 
 /** The status text of a finished message. */
 function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult): string {
@@ -61,7 +65,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, { models }, signal) => {
+    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, engine, signal) => {
+      const { models } = engine;
       const latent = checkLatent(msg.latent);
       const count = latent.dims[0];
       const animation = options.mode === 'animation';
@@ -70,7 +75,7 @@ export = function (RED: NodeAPI): void {
       const result = await generate(models, { latent, aligned: msg.aligned, original: msg.original, face: msg.face }, options, (done, all) => {
         if (done < all) statusBusy(node, RED._('age-generate.status.progress', { done, count: all }));
       }, signal);
-      statusDone(node, doneText(RED, options, result));
+      statusDone(node, doneText(RED, options, result), engine);
       const render = { mode: options.mode, rendered: result.rendered, resolution: result.resolution, ms: Math.round(result.timings.total), renderMs: Math.round(result.timings.render) };
       if (!result.perAge) {
         msg.payload = result.images[0].payload;
@@ -84,7 +89,8 @@ export = function (RED: NodeAPI): void {
         const parts: Record<string, unknown> = { id, index, count: result.images.length, type: 'array', len: 1 };
         if (msg.parts) parts.parts = msg.parts;
         const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
-        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render } as NodeMessage);
+        const extra = image.border ? { paste: { borderBefore: round2(image.border.before), borderAfter: round2(image.border.after) } } : {};
+        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...extra } as NodeMessage);
       });
     });
   }
