@@ -1,6 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
-import { modelFolder, type AgeRuntimeConfigNode } from '../shared/runtime-client';
+import { modelFolder, modelRoots, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
 interface AgeRuntimeDef extends NodeDef {
   modelDir: string;
@@ -19,6 +19,7 @@ function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
     deviceId: int(config.deviceId),
     threads: int(config.threads),
     queueLimit: int(config.queueLimit),
+    modelRoots: modelRoots(RED),
   });
 }
 
