@@ -1,7 +1,8 @@
 // Capture to result on the kiosk page, as a visitor waits for it: Node-RED serving the
 // camera-kiosk example, Chromium with a fake camera playing the astronaut, the time from the
 // photo leaving the page (the POST) to the aged photo on screen. The 3-second countdown is
-// the page's own and not counted. Tiny models by default; SAM_MODELS names another folder.
+// the page's own and not counted. The demo models by default (as npm start links them);
+// SAM_MODELS names an exported folder.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +45,7 @@ export async function benchKiosk(): Promise<object> {
       await page.waitForSelector('#capture:not(.hidden)');
     }
     const stats = (values: number[]): object => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
-    return { models: process.env.SAM_MODELS || 'tiny (test/fixtures/models/tiny)', runs: RUNS, frame: '640x480', captureToResultMs: stats(times), serverMs: stats(server) };
+    return { models: process.env.SAM_MODELS || 'demo (models/demo)', runs: RUNS, frame: '640x480', captureToResultMs: stats(times), serverMs: stats(server) };
   } finally {
     await browser.close();
     await red.stop();
