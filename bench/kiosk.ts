@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchChromium, startNodeRed } from '../test/editor/node-red';
+import { chromiumMissing, launchChromium, startNodeRed } from '../test/editor/node-red';
 import { fakeCameraArgs, writeY4m } from '../test/kiosk/camera';
 import { median, ROOT } from './util';
 
@@ -15,6 +15,8 @@ const RUNS = 7;
 
 /** Median and spread of capture-to-result on the kiosk page, in milliseconds. */
 export async function benchKiosk(): Promise<object> {
+  const missing = chromiumMissing();
+  if (missing) return { skipped: missing };
   const work = mkdtempSync(join(tmpdir(), 'age-bench-kiosk-'));
   const camera = join(work, 'camera.y4m');
   await writeY4m(join(ROOT, 'test', 'fixtures', 'astronaut.png'), camera);
