@@ -4,6 +4,7 @@ import { ENCODER_SIZE, encodeAges, type StyleMixing } from '../../lib/sam/encode
 import { imageToTensor } from '../../lib/sam/image';
 import { checkLatent, codeAt, parseLayers } from '../../lib/sam/latent';
 import type { SamModels } from '../../lib/sam/models';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface AgeEncodeDef extends NodeDef {
@@ -23,37 +24,38 @@ interface EncodeMessage extends NodeMessage {
 }
 
 /** Reads the mixing settings once; a bad one stops the node at deploy. */
-function mixingFrom(config: AgeEncodeDef): Omit<StyleMixing, 'reference'> & { mode: AgeEncodeDef['mixing'] } {
+function mixingFrom(RED: NodeAPI, config: AgeEncodeDef): Omit<StyleMixing, 'reference'> & { mode: AgeEncodeDef['mixing'] } {
   const mode = config.mixing || 'none';
-  if (!['none', 'reference', 'random'].includes(mode)) throw new RangeError(`Expected style mixing none, reference or random but received "${mode}"`);
+  if (!['none', 'reference', 'random'].includes(mode)) throw new RangeError(RED._('age-encode.errors.mixing', { mixing: mode }));
   const alpha = config.alpha === undefined || config.alpha === '' ? 1 : Number(config.alpha);
-  if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(`Expected a mixing alpha between 0 and 1 but received ${JSON.stringify(config.alpha)}`);
+  if (!(alpha >= 0 && alpha <= 1)) throw new RangeError(RED._('age-encode.errors.alpha', { value: JSON.stringify(config.alpha) }));
   const count = config.variants === undefined || config.variants === '' ? 3 : Number(config.variants);
-  if (!Number.isInteger(count) || count < 1 || count > 16) throw new RangeError(`Expected 1 to 16 random style variants but received ${JSON.stringify(config.variants)}`);
+  if (!Number.isInteger(count) || count < 1 || count > 16) throw new RangeError(RED._('age-encode.errors.variants', { value: JSON.stringify(config.variants) }));
   const seed = Number(config.seed || 0);
-  if (!Number.isInteger(seed)) throw new RangeError(`Expected an integer seed but received ${JSON.stringify(config.seed)}`);
+  if (!Number.isInteger(seed)) throw new RangeError(RED._('age-encode.errors.seed', { value: JSON.stringify(config.seed) }));
   return { mode, layers: parseLayers(config.layers || '8-17'), alpha, random: mode === 'random' ? { count, seed } : undefined };
 }
 
 /** The codes to inject from msg.reference: a latent (its first code) or an aligned face image, encoded at the same ages. */
-async function referenceCodes(models: SamModels, reference: unknown, ages: number[]): Promise<Float32Array> {
+async function referenceCodes(RED: NodeAPI, models: SamModels, reference: unknown, ages: number[]): Promise<Float32Array> {
   if (Buffer.isBuffer(reference)) {
     return (await encodeAges(models, await imageToTensor(reference, ENCODER_SIZE), ages)).data;
   }
-  if (reference === undefined) throw new TypeError('Expected msg.reference (a latent or an aligned face image) for reference style mixing');
+  if (reference === undefined) throw new TypeError(RED._('age-encode.errors.reference'));
   const latent = checkLatent(reference, 'msg.reference');
   return latent.dims[0] === ages.length ? latent.data : codeAt(latent.data, 0).slice();
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeEncodeNode(this: import('node-red').Node, config: AgeEncodeDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeEncodeNode(this: import('node-red').Node, saved: AgeEncodeDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let defaultAges: number[];
     let mixing: ReturnType<typeof mixingFrom>;
     try {
       defaultAges = parseAges(config.targetAge ?? '0:100:10');
-      mixing = mixingFrom(config);
+      mixing = mixingFrom(RED, config);
     } catch (err) {
       settingsError(node, RED._('age-encode.status.badConfig'), err);
       return;
@@ -71,7 +73,7 @@ export = function (RED: NodeAPI): void {
         throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
       }
       const styles: StyleMixing | undefined =
-        mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, msg.reference, ages) : undefined };
+        mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(RED, models, msg.reference, ages) : undefined };
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
       statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }));

@@ -1,7 +1,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
 import { generate, validateOutputOptions, type GenerateResult, type OutputOptions } from '../../lib/sam/output';
+import { migrateConfig } from '../shared/config-version';
 import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
+import { nodePreview } from '../shared/preview';
 
 interface AgeGenerateDef extends NodeDef {
   runtime: string;
@@ -14,6 +16,7 @@ interface AgeGenerateDef extends NodeDef {
   delay: string | number;
   loop: string | number;
   feather: string | number;
+  preview: boolean;
 }
 
 interface GenerateMessage extends NodeMessage {
@@ -49,9 +52,10 @@ function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult):
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeGenerateNode(this: Node, config: AgeGenerateDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeGenerateNode(this: Node, saved: AgeGenerateDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let options: OutputOptions;
     try {
       options = optionsFrom(config);
@@ -59,6 +63,7 @@ export = function (RED: NodeAPI): void {
       settingsError(node, RED._('age-generate.status.badConfig'), err);
       return;
     }
+    const preview = nodePreview(RED, node, config.preview !== false);
 
     serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, { models }, signal) => {
       const latent = checkLatent(msg.latent);
@@ -75,6 +80,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = result.images[0].payload;
         Object.assign(msg, { targetAge: result.images[0].ages, render });
         send(msg);
+        preview.show(result.images[0].payload);
         return;
       }
       // One message per age, a sequence the core join node can rebuild; each carries its own code.
@@ -85,6 +91,7 @@ export = function (RED: NodeAPI): void {
         const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
         send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render } as NodeMessage);
       });
+      preview.show(result.images[result.images.length - 1]!.payload);
     });
   }
   RED.nodes.registerType('age-generate', AgeGenerateNode);

@@ -4,7 +4,9 @@ import { runtimeDetector } from '../../lib/face/detector';
 import { imageToTensor } from '../../lib/sam/image';
 import { AGE_SIZE, measureAges, type Backend } from '../../lib/sam/measure';
 import type { SamModels } from '../../lib/sam/models';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
+import { nodePreview } from '../shared/preview';
 
 type BackendChoice = Backend | 'auto';
 type InputKind = 'auto' | 'aligned' | 'photo';
@@ -13,6 +15,7 @@ interface AgeRegressDef extends NodeDef {
   runtime: string;
   backend: BackendChoice;
   input: InputKind;
+  preview: boolean;
 }
 
 interface RegressMessage extends NodeMessage {
@@ -30,15 +33,17 @@ async function chooseBackend(models: SamModels, choice: BackendChoice): Promise<
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeRegressNode(this: Node, config: AgeRegressDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeRegressNode(this: Node, saved: AgeRegressDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     const backendChoice: BackendChoice = config.backend || 'auto';
     const inputKind: InputKind = config.input || 'auto';
     if (!['auto', 'onnx', 'faceapi'].includes(backendChoice) || !['auto', 'aligned', 'photo'].includes(inputKind)) {
-      settingsError(node, RED._('age-regress.status.badConfig'), `Expected backend auto, onnx or faceapi and input auto, aligned or photo but received ${backendChoice} and ${inputKind}`);
+      settingsError(node, RED._('age-regress.status.badConfig'), RED._('age-regress.errors.settings', { backend: backendChoice, input: inputKind }));
       return;
     }
+    const preview = nodePreview(RED, node, config.preview !== false);
 
     serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, { models }) => {
       const image = payloadImage(msg);
@@ -50,7 +55,7 @@ export = function (RED: NodeAPI): void {
       if (!aligned) {
         statusBusy(node, RED._('age-regress.status.detecting'));
         const found = await alignImage(image, runtimeDetector(models.runtime));
-        if (found.faces.length === 0) throw new Error('No face found in msg.payload');
+        if (found.faces.length === 0) throw new Error(RED._('age-regress.errors.noFace'));
         face = found.faces[0].image;
       }
       statusBusy(node, RED._('age-regress.status.measuring', { backend }));
@@ -65,6 +70,7 @@ export = function (RED: NodeAPI): void {
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
       statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }));
       send(msg);
+      preview.show(face, age.toFixed(1));
     });
   }
   RED.nodes.registerType('age-regress', AgeRegressNode);

@@ -6,6 +6,7 @@ import { ENCODER_SIZE } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
 import { validateOptimizeOptions, type OptimizeInput } from '../../lib/optimize/options';
 import { optimizePath, type OptimizeProgress } from '../../lib/optimize/optimize';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface PathOptimizeDef extends NodeDef {
@@ -43,9 +44,10 @@ function settingsFrom(config: PathOptimizeDef): OptimizeInput {
 const STATUS_EVERY = 250;
 
 export = function (RED: NodeAPI): void {
-  function PathOptimizeNode(this: Node, config: PathOptimizeDef): void {
-    RED.nodes.createNode(this, config);
+  function PathOptimizeNode(this: Node, saved: PathOptimizeDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let settings: OptimizeInput;
     try {
       settings = settingsFrom(config);
