@@ -15,7 +15,7 @@
 
   var PACKAGE = 'node-red-contrib-sam-age';
   /** Shared texts live in the age-runtime catalog (every node needs a runtime). */
-  var CATALOG = PACKAGE + '/age-runtime:shared.';
+  var CATALOG = PACKAGE + '/age-runtime:shared.validate.';
   /** Oldest target age, years; most ages one setting may give (as lib/sam/ages.ts). */
   var MAX_AGE = 100;
   var MAX_AGES = 101;
@@ -116,6 +116,8 @@
    */
   function validator(check) {
     return function (v, opt) {
+      // A setting an older saved node lacks: the migration fills it in (editor and runtime).
+      if (v === undefined) return true;
       var problem = check(v);
       if (!problem) return true;
       return opt ? text(problem[0], problem[1]) : false;
