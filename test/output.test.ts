@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { animationCodes, checkAnimationSize, checkStripWidth, labelOverlay, makeAnimation, makeStrip, renderFaces, svgTextRenders, validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output';
+import { animationCodes, checkAnimationSize, makeAnimation } from '../lib/sam/animation';
+import { labelOverlay, svgTextRenders } from '../lib/sam/labels';
+import { validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output-options';
+import { renderFaces } from '../lib/sam/render';
+import { checkStripWidth, makeStrip } from '../lib/sam/strip';
 import type { SamModels } from '../lib/sam/models';
 import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion, type Affine } from '../lib/sam/paste';
 import type { RgbImage } from '../lib/sam/image';
@@ -140,7 +144,7 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
     const photo = plain(400, 300, 40);
     const face = plain(64, 64, 240);
     const placement = { transform: similarity(1.1, 12, 80, 20), size: 256 };
-    const { image, region } = await pasteFace(photo, face, placement);
+    const { image, region } = await pasteFace(photo, face, placement, { colorMatch: false });
     assert.deepEqual([image.width, image.height], [400, 300]);
     const at = (x: number, y: number): number => image.data[(y * 400 + x) * 3];
     // The aligned centre lands at transform(127.5, 127.5).

@@ -9,7 +9,7 @@ import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
-import type { PathReport } from '../lib/optimize/optimize';
+import type { PathReport } from '../lib/optimize/report';
 import { FIXTURES, TINY_MODELS } from './paths';
 import { catchNode, helper, next, textPattern, useNodeRed, type CaughtMessage as Caught } from './node-helpers';
 

@@ -57,6 +57,8 @@ export interface Manifest {
   opset?: number;
   exporter?: string;
   source?: { file: string; sha256: string } | null;
+  /** True for the designed demo models shipped in the package (models/demo), which only show what the flow does. */
+  demo?: boolean;
   [extra: string]: unknown;
 }
 
@@ -79,7 +81,7 @@ export interface ModelEntry {
 export class ContractError extends Error {
   constructor(
     message: string,
-    readonly code: 'ENOFOLDER' | 'ENOFILE' | 'EMANIFEST' | 'ECORRUPT' | 'ESIGNATURE',
+    readonly code: 'ENOFOLDER' | 'ENOFILE' | 'EMANIFEST' | 'ECORRUPT' | 'ESIGNATURE' | 'ECONFINED',
   ) {
     super(message);
     this.name = 'ContractError';
@@ -210,4 +212,20 @@ export function checkSignature(entry: Pick<ModelEntry, 'file' | 'role' | 'manife
     const found = `${describeSignature(toRecord(inputs))} -> ${describeSignature(toRecord(outputs))}`;
     throw new ContractError(`model ${entry.file} does not match the "${entry.role}" contract: expected ${expected}, found ${found}`, 'ESIGNATURE');
   }
+}
+
+/**
+ * Whether a model folder holds the package's designed demo models: some manifest there says
+ * `"demo": true`. Never throws: a missing or broken folder is not a demo folder (loading it
+ * reports the real problem).
+ * @example isDemoFolder('models/demo') // true
+ */
+export function isDemoFolder(dir: string): boolean {
+  return MODEL_FILES.some(({ name }) => {
+    try {
+      return (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Manifest).demo === true;
+    } catch {
+      return false;
+    }
+  });
 }

@@ -1,7 +1,7 @@
 // Small JPEG pictures of a result, for the flow editor to show under a node: the aligned face,
 // a rendered age, a strip, or a face with its measured age written on it.
 import sharp from 'sharp';
-import { labelOverlay } from '../sam/output';
+import { labelOverlay } from '../sam/labels';
 
 /** Every default of thumbnails, in one place. */
 export const THUMBNAIL_DEFAULTS = {

@@ -61,7 +61,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, { models }) => {
+    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, engine) => {
+      const { models } = engine;
       const face = payloadImage(msg, 'an aligned face image Buffer');
       const ages = msg.targetAge === undefined ? defaultAges : parseAges(msg.targetAge);
       const started = Date.now();
@@ -76,7 +77,7 @@ export = function (RED: NodeAPI): void {
         mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(RED, models, msg.reference, ages) : undefined };
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
-      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }));
+      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }), engine);
       send(msg);
     });
   }

@@ -1,6 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
-import { generate, validateOutputOptions, type GenerateResult, type OutputOptions } from '../../lib/sam/output';
+import { generate, type GenerateResult } from '../../lib/sam/output';
+import { validateOutputOptions, type OutputOptions } from '../../lib/sam/output-options';
 import { migrateConfig } from '../shared/config-version';
 import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 import { nodePreview } from '../shared/preview';
@@ -43,6 +44,8 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
   });
 }
 
+const round2 = (value: number): number => Math.round(value * 100) / 100;
+
 /** The status text of a finished message. */
 function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult): string {
   const ms = Math.round(result.timings.total);
@@ -65,7 +68,8 @@ export = function (RED: NodeAPI): void {
     }
     const preview = nodePreview(RED, node, config.preview !== false);
 
-    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, { models }, signal) => {
+    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, engine, signal) => {
+      const { models } = engine;
       const latent = checkLatent(msg.latent);
       const count = latent.dims[0];
       const animation = options.mode === 'animation';
@@ -74,7 +78,7 @@ export = function (RED: NodeAPI): void {
       const result = await generate(models, { latent, aligned: msg.aligned, original: msg.original, face: msg.face }, options, (done, all) => {
         if (done < all) statusBusy(node, RED._('age-generate.status.progress', { done, count: all }));
       }, signal);
-      statusDone(node, doneText(RED, options, result));
+      statusDone(node, doneText(RED, options, result), engine);
       const render = { mode: options.mode, rendered: result.rendered, resolution: result.resolution, ms: Math.round(result.timings.total), renderMs: Math.round(result.timings.render) };
       if (!result.perAge) {
         msg.payload = result.images[0].payload;
@@ -89,7 +93,8 @@ export = function (RED: NodeAPI): void {
         const parts: Record<string, unknown> = { id, index, count: result.images.length, type: 'array', len: 1 };
         if (msg.parts) parts.parts = msg.parts;
         const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
-        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render } as NodeMessage);
+        const extra = image.border ? { paste: { borderBefore: round2(image.border.before), borderAfter: round2(image.border.after) } } : {};
+        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...extra } as NodeMessage);
       });
       preview.show(result.images[result.images.length - 1]!.payload);
     });

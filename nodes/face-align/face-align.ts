@@ -1,15 +1,16 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions } from '../../lib/align/align';
+import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions, type AlignResample } from '../../lib/align/align';
 import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
 import { FACE_DEFAULTS } from '../../lib/face/face-ops';
 import { migrateConfig } from '../shared/config-version';
-import { serveInput, statusBusy, settingsError } from '../shared/node-kit';
+import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 import { nodePreview } from '../shared/preview';
 
 interface FaceAlignDef extends NodeDef {
   runtime: string;
   size: string | number;
   mode: AlignMode;
+  resample?: AlignResample;
   detector: DetectorOptions['detector'];
   minConfidence: string | number;
   minFaceSize: string | number;
@@ -33,6 +34,7 @@ function settingsFrom(RED: NodeAPI, config: FaceAlignDef): { align: AlignOptions
   const align = validateAlignOptions({
     size: num(config.size, ALIGN_DEFAULTS.size),
     mode: config.mode || ALIGN_DEFAULTS.mode,
+    resample: config.resample || ALIGN_DEFAULTS.resample,
     minFaceSize: num(config.minFaceSize, ALIGN_DEFAULTS.minFaceSize),
     maxPixels: num(config.maxPixels, ALIGN_DEFAULTS.maxPixels),
   });
@@ -62,7 +64,8 @@ export = function (RED: NodeAPI): void {
     }
     const preview = nodePreview(RED, node, config.preview !== false);
 
-    serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, { lease }) => {
+    serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, engine) => {
+      const { lease } = engine;
       statusBusy(node, RED._('face-align.status.aligning'));
       const started = Date.now();
       const input = msg.payload;
@@ -74,7 +77,7 @@ export = function (RED: NodeAPI): void {
         send([null, msg]);
         return;
       }
-      node.status({ fill: 'green', shape: 'dot', text: RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }) });
+      statusDone(node, RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }), engine);
       if (settings.align.mode === 'largest') {
         msg.original = input;
         msg.face = faceInfo(result.faces[0]!);

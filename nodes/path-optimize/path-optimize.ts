@@ -5,7 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ENCODER_SIZE } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
 import { validateOptimizeOptions, type OptimizeInput } from '../../lib/optimize/options';
-import { optimizePath, type OptimizeProgress } from '../../lib/optimize/optimize';
+import { optimizePath } from '../../lib/optimize/optimize';
+import type { OptimizeProgress } from '../../lib/optimize/state';
 import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
@@ -57,7 +58,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: OptimizeMessage, send, { models }, signal) => {
+    serveInput(RED, node, config.runtime, async (msg: OptimizeMessage, send, engine, signal) => {
+      const { models } = engine;
       const face = payloadImage(msg, 'an aligned face image Buffer');
       const input = msg.targetAge === undefined ? settings : { ...settings, ages: msg.targetAge };
       // Checked before decoding, so a bad msg.targetAge gets its exact message.
@@ -84,7 +86,7 @@ export = function (RED: NodeAPI): void {
         const { latent, report } = await optimizePath(models, image, input, { signal, onProgress });
         msg.latent = latent;
         msg.report = report;
-        statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }));
+        statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }), engine);
       } catch (err) {
         if ((err as Error).name !== 'AbortError') throw err;
         // Closed or redeployed: the run ends without a result and without an error.
