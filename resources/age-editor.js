@@ -200,6 +200,30 @@
     });
   }
 
+  /**
+   * Registers one of our flow nodes with what they all share: the palette category and colour,
+   * the palette label from its catalog (`<type>.label.paletteLabel`), `configVersion`, the
+   * runtime picked when it is added, an older saved node migrated when its dialog opens, and,
+   * with `preview: true`, the thumbnail setting (on by default).
+   */
+  function register(type, definition) {
+    var own = definition.oneditprepare;
+    var def = $.extend({}, definition, {
+      category: 'age transform',
+      color: '#E2D96E',
+      paletteLabel: function () { return this._(type + '.label.paletteLabel'); },
+      onadd: function () { added(this); },
+      oneditprepare: function () {
+        prepare(this);
+        if (own) own.call(this);
+      }
+    });
+    def.defaults = $.extend({}, definition.defaults, { configVersion: { value: 0 } });
+    if (definition.preview) def.defaults.preview = { value: true };
+    delete def.preview;
+    RED.nodes.registerType(type, def);
+  }
+
   // ---- thumbnails under nodes ----
 
   /** The comms topics: the runtime publishes thumbnails on PREVIEW/<node id>; editors say they show them on SHOWING. */
@@ -264,6 +288,7 @@
     parseAges: parseAges,
     validate: validate,
     added: added,
-    prepare: prepare
+    prepare: prepare,
+    register: register
   };
 });

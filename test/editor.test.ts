@@ -246,6 +246,7 @@ describe('flow editor in Chromium', function () {
       const ours = ICON_DIRS.map((dir) => join(dir, file)).filter((path) => existsSync(path));
       assert.ok(ours.some((path) => readFileSync(path, 'utf8') === loaded.body), `${node.type}: ${node.icon} is not ${file} from nodes/*/icons`);
     }
+    await page.locator('#red-ui-palette-container-age_transform').scrollIntoViewIfNeeded();
     await screenshot(page, 'palette');
   });
 
@@ -396,7 +397,7 @@ describe('flow editor in Chromium', function () {
   });
 
   it('a field the validator refuses says why', async function () {
-    const encode = { id: 'e0000000000000b2', type: 'age-encode', z: TAB.id, runtime: '', targetAge: '0:200:10', configVersion: 1, x: 300, y: 120, wires: [[]] };
+    const encode = { id: 'e0000000000000b2', type: 'age-encode', z: TAB.id, name: '', runtime: '', targetAge: '0:200:10', mixing: 'none', layers: '8-17', alpha: 1, variants: 3, seed: 0, configVersion: 1, x: 300, y: 120, wires: [[]] };
     await openWith([TAB, encode]);
     await openDialog(encode.id);
     const field = page.locator('#node-input-targetAge');

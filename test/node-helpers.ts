@@ -70,8 +70,8 @@ function rawText(namespace: string, key: string): unknown {
 
 /**
  * RED._ as Node-RED gives it to a node set: keys without a namespace are looked up in the
- * set's own catalog. Also checks that the text exists and that the substitutions given are
- * exactly the placeholders it has; what is wrong is kept for {@link i18nProblems}.
+ * set's own catalog. Also checks that the text exists and that every placeholder it has is
+ * given a value; what is wrong is kept for {@link i18nProblems}.
  */
 function translator(name: string): (key: string, subs?: Record<string, unknown>) => string {
   return (key, subs = {}) => {
@@ -82,9 +82,9 @@ function translator(name: string): (key: string, subs?: Record<string, unknown>)
       problems.push(`no message "${full}"`);
       return full;
     }
-    const wanted = [...raw.matchAll(/__(\w+)__/g)].map((m) => m[1]).sort();
-    const given = Object.keys(subs).sort();
-    if (wanted.join() !== given.join()) problems.push(`"${full}" has placeholders [${wanted.join(', ')}] but was given [${given.join(', ')}]`);
+    // A placeholder without its value shows as "__name__" to the user; extra values are harmless.
+    const missing = [...raw.matchAll(/__(\w+)__/g)].map((m) => m[1]!).filter((name) => !(name in subs));
+    if (missing.length > 0) problems.push(`"${full}" needs [${missing.join(', ')}] but was given [${Object.keys(subs).join(', ')}]`);
     return i18n._(full, subs);
   };
 }
