@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { main } from '../lib/cli';
 import type { RunAge } from '../lib/cli/run';
-import { FIXTURES, ROOT, TINY_MODELS } from './paths';
+import { bin, cli } from './cli-capture';
+import { FIXTURES, TINY_MODELS } from './paths';
 
 const PHOTO = join(FIXTURES, 'astronaut.png');
-
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe('age-transform run', function () {
   this.timeout(120000);
@@ -64,16 +55,12 @@ describe('age-transform run', function () {
     const empty = join(out, 'no-models');
     result = await cli(['run', PHOTO, '--models', empty, '--ages', '30', '--out', out, '--aligned']);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^age-transform run: model folder not found: .*; export the SAM models with: npm run models:export/);
+    assert.match(result.stderr, /^age-transform run: model folder not found: .*; export the SAM models with: npx age-transform export/);
     assert.ok(!existsSync(join(out, 'age-030.png')));
   });
 
   it('runs as the installed bin, with one line on stderr and no stack trace', async function () {
-    const bin = join(ROOT, 'dist', 'lib', 'cli.js');
-    const failed = await promisify(execFile)(bin, ['run', PHOTO, '--models', TINY_MODELS, '--ages', 'old', '--out', out]).then(
-      () => assert.fail('should exit non-zero'),
-      (err: { code: number; stderr: string }) => err,
-    );
+    const failed = await bin(['run', PHOTO, '--models', TINY_MODELS, '--ages', 'old', '--out', out], { asScript: true });
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr.trim().split('\n').length, 1);
     assert.doesNotMatch(failed.stderr, /\n\s+at /);

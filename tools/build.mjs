@@ -21,6 +21,6 @@ for (const name of readdirSync(join(root, 'nodes'))) {
   }
 }
 cpSync(join(root, 'resources'), join(root, 'dist', 'resources'), { recursive: true });
-if (existsSync(join(root, 'dist', 'lib', 'cli.js'))) {
-  execFileSync('chmod', ['+x', join(root, 'dist', 'lib', 'cli.js')]);
-}
+// The package's bin (age-transform).
+const bin = join(root, 'dist', 'lib', 'cli', 'index.js');
+if (existsSync(bin)) execFileSync('chmod', ['+x', bin]);

@@ -2,24 +2,25 @@
 // does it: align, encode at the ages, render, and measure each output's age.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
-import { alignImage, type AlignedFace } from '../align/align';
-import { runtimeDetector } from '../face/detector';
-import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
+import type { AlignedFace } from '../align/align';
+import { AgeRuntime } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { parseAges } from '../sam/ages';
 import { ENCODER_SIZE, encodeAges } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
-import { AGE_SIZE, measureAges, type Backend } from '../sam/measure';
+import { AGE_SIZE, measureAges } from '../sam/measure';
 import { generate } from '../sam/output';
-import { OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
-import type { Tensor } from '../tensor';
+import { OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
+import { chooseBackend, findFace } from '../sam/regress';
+import { stackTensors, type Tensor } from '../tensor';
+import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
+import { numberChoiceOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]
   --models DIR      folder of the SAM ONNX models (inversion, aging, generator; age for DEX)
   --ages LIST       target ages: a list 0,20,40 or a range start:end:step
   --out DIR         where age-XXX.png (one per age) and the extras go (created if needed)
-  --size N          output side: 256, 512 or 1024 (default 1024)
+  --size N          output side: 256, 512 or 1024 (default ${OUTPUT_DEFAULTS.size})
   --strip           also write strip.png: the input face and every age, labelled
   --gif             also write lifespan.gif: interpolated frames through the ages
   --paste-back      also write pasted-XXX.png: the aged face in the original photo
@@ -54,32 +55,21 @@ export interface RunAge {
 /** Checks the command line; throws UsageError with a specific message. */
 function settings(argv: string[]) {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-  if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-  if (!values.models) throw new UsageError('--models is required');
-  if (!values.out) throw new UsageError('--out is required');
-  if (!values.ages) throw new UsageError('--ages is required');
+  const file = oneImage(positionals);
+  const models = required('models', values.models);
+  const out = required('out', values.out);
+  const agesText = required('ages', values.ages);
   let ages: number[];
   try {
-    ages = parseAges(values.ages);
+    ages = parseAges(agesText);
   } catch (err) {
     throw new UsageError(`--ages: ${(err as Error).message}`);
   }
-  const size = values.size === undefined ? 1024 : Number(values.size);
-  if (!(OUTPUT_SIZES as readonly number[]).includes(size)) throw new UsageError(`--size must be 256, 512 or 1024 (received "${values.size}")`);
-  const provider = (values.provider ?? 'auto') as ProviderChoice;
-  if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda or cpu (received "${provider}")`);
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0)) throw new UsageError(`--threads must be a non-negative integer (received "${values.threads}")`);
+  const size = numberChoiceOption('size', values.size, OUTPUT_SIZES) ?? OUTPUT_DEFAULTS.size;
+  const provider = providerOption(values.provider);
+  const threads = threadsOption(values.threads);
   if (values.aligned && values['paste-back']) throw new UsageError('--paste-back needs the original photo: leave out --aligned');
-  return { file: positionals[0]!, ages, size, provider, threads, models: values.models, out: values.out, values };
-}
-
-/** Stacks single-image tensors into one batch. */
-function stack(tensors: Tensor[]): Tensor {
-  const [, c, h, w] = tensors[0].dims;
-  const data = new Float32Array(tensors.length * c * h * w);
-  tensors.forEach((t, i) => data.set(t.data, i * c * h * w));
-  return { dims: [tensors.length, c, h, w], data };
+  return { file, ages, size, provider, threads, models, out, values };
 }
 
 /** `age-transform run`: see USAGE. */
@@ -104,12 +94,12 @@ export const runCommand: Command = {
     try {
       let face: Pick<AlignedFace, 'image'> & Partial<AlignedFace> = { image: input };
       if (!values.aligned) {
-        const { faces } = await time('align', () => alignImage(input, runtimeDetector(runtime), { size: ENCODER_SIZE, name: file }));
-        if (faces.length === 0) {
+        const found = await time('align', () => findFace(runtime, input, file));
+        if (!found) {
           io.stderr(`age-transform run: no face found in ${file}\n`);
           return EXIT.NO_FACE;
         }
-        face = faces[0];
+        face = found;
       }
       let image: Tensor;
       try {
@@ -124,8 +114,8 @@ export const runCommand: Command = {
       const files = images.map((img) => join(out, `age-${String(img.ages[0]).padStart(3, '0')}.png`));
       await Promise.all(images.map((img, k) => writeFile(files[k], img.payload)));
 
-      const ageBackend: Backend = (await models.optional('age')) ? 'onnx' : 'faceapi';
-      const measured = await time('measure', async () => measureAges(models, stack(await Promise.all(images.map((img) => imageToTensor(img.payload, AGE_SIZE)))), ageBackend));
+      const ageBackend = await chooseBackend(models);
+      const measured = await time('measure', async () => measureAges(models, stackTensors(await Promise.all(images.map((img) => imageToTensor(img.payload, AGE_SIZE)))), ageBackend));
 
       const extras: Array<[boolean | undefined, OutputOptions['mode'], (i: number) => string]> = [
         [values.strip, 'strip', () => 'strip.png'],

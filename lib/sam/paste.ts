@@ -4,6 +4,7 @@
 // inside the aligned square, so the photo keeps its size and changes only around the face.
 import sharp from 'sharp';
 import type { RgbImage } from './image';
+import { DECODE_DEFAULTS } from '../image/decode';
 
 /** A 2x3 affine matrix [[a, b, c], [d, e, f]]: x' = a x + b y + c, y' = d x + e y + f. */
 export type Affine = [[number, number, number], [number, number, number]];
@@ -36,7 +37,7 @@ export const PASTE_DEFAULTS = {
   /** Width of the soft edge, as a fraction of the mask ellipse's radius (0.3: the inner 70% is pasted fully). */
   feather: 0.3,
   /** Largest photo accepted, in pixels. */
-  maxPixels: 40_000_000,
+  maxPixels: DECODE_DEFAULTS.maxPixels,
   /** Match the render's colours to the photo's around the face before blending. */
   colorMatch: true,
   /** Colour matching scales each channel's spread by at most this factor either way. */

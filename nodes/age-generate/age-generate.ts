@@ -11,6 +11,7 @@ interface AgeGenerateDef extends NodeDef {
   mode: OutputOptions['mode'];
   format: OutputOptions['format'];
   size: string | number;
+  quality: OutputOptions['quality'];
   labels: boolean;
   animationFormat: OutputOptions['animationFormat'];
   frames: string | number;
@@ -35,6 +36,7 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
     mode: config.mode || undefined,
     format: config.format || undefined,
     size: num(config.size),
+    quality: config.quality || undefined,
     labels: typeof config.labels === 'boolean' ? config.labels : undefined,
     animationFormat: config.animationFormat || undefined,
     frames: num(config.frames),
