@@ -57,7 +57,7 @@ describe('configVersion', function () {
       assert.equal(config.format, 'jpeg');
       assert.equal(config.size, 1024, 'an empty field ran as 1024 in 0.1.0');
       assert.equal(config.preview, true, 'thumbnails are on for old flows too');
-      assert.deepEqual(Object.keys(changes).sort(), ['animationFormat', 'configVersion', 'delay', 'feather', 'frames', 'labels', 'loop', 'preview', 'size']);
+      assert.deepEqual(Object.keys(changes).sort(), ['animationFormat', 'configVersion', 'delay', 'feather', 'frames', 'labels', 'loop', 'preview', 'quality', 'size']);
     });
 
     it('leaves a current node as it is', function () {
