@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // The shared editor script runs in Node-RED's editor (and is required by the runtime).
+    files: ['resources/**/*.js'],
+    languageOptions: { globals: { RED: 'readonly', $: 'readonly', document: 'readonly', self: 'readonly', setTimeout: 'readonly' } },
+  },
+  {
     files: ['**/*.ts'],
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],

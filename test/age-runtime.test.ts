@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import type { TestFlows } from 'node-red-node-test-helper';
-import { helper } from './node-helpers';
 import type { Node } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import { cudaLibrariesInstalled } from '../lib/runtime/runtime';
 import { TINY_MODELS } from './paths';
-
+import { helper, useNodeRed } from './node-helpers';
+import { skipBecause } from './skip';
 
 /** Stand-ins for client nodes: the config node only needs their identity. */
 const client = (id: string): Node => ({ id }) as unknown as Node;
@@ -18,18 +18,12 @@ function warningsOf(id: string): string[] {
 }
 
 describe('age-runtime config node', function () {
-  beforeEach(function (done) {
-    helper.startServer(done);
-  });
-  afterEach(async function () {
-    await helper.unload();
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-  });
+  useNodeRed();
 
   const flow = (extra: object = {}): TestFlows => [{ id: 'rt', type: 'age-runtime', name: 'shared runtime', modelDir: TINY_MODELS, provider: 'auto', deviceId: 0, threads: 1, queueLimit: 50, ...extra } as TestFlows[number]];
 
   it('auto reports cpu and warns once, however many nodes use it', async function () {
-    if (cudaLibrariesInstalled()) this.skip(); // a GPU install would rightly pick CUDA
+    if (cudaLibrariesInstalled()) skipBecause(this, 'CUDA libraries are installed, so auto rightly picks CUDA');
     await helper.load(ageRuntimeNode, flow());
     const config = helper.getNode('rt') as AgeRuntimeConfigNode;
     const first = config.register(client('a'));
@@ -45,7 +39,7 @@ describe('age-runtime config node', function () {
   });
 
   it('cuda requested without CUDA libraries fails with a clear error', async function () {
-    if (cudaLibrariesInstalled()) this.skip(); // with CUDA libraries, cuda is a valid request
+    if (cudaLibrariesInstalled()) skipBecause(this, 'CUDA libraries are installed, so cuda is a valid request');
     await helper.load(ageRuntimeNode, flow({ provider: 'cuda' }));
     const config = helper.getNode('rt') as AgeRuntimeConfigNode;
     assert.throws(() => config.register(client('a')), { code: 'ENOCUDA', message: /^CUDA execution provider requested, but onnxruntime-node has no CUDA libraries/ });
@@ -82,8 +76,7 @@ describe('age-runtime config node', function () {
     assert.throws(() => config.register(client('a')), { message: 'Expected a positive integer for queueLimit but received 0 of type number' });
     const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
     const errors = log.args.filter(([e]) => e.level === 20 && e.id === 'rt').map(([e]) => String(e.msg));
-    // The test helper loads no message catalogs, so the logged error is its i18n key.
-    assert.deepEqual(errors, ['age-runtime.errors.settings']);
+    assert.deepEqual(errors, ['invalid runtime settings: Expected a positive integer for queueLimit but received 0 of type number']);
     const res = await helper.request().get('/age-runtime/nope').expect(404);
     assert.ok(res.body.error);
   });

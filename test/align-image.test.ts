@@ -8,6 +8,7 @@ import { alignImage } from '../lib/align/align';
 import { applyAffine, invertAffine, type Point } from '../lib/align/ffhq';
 import { inProcessDetector } from '../lib/face/detector';
 import { decodeImage, type RgbImage } from '../lib/image/decode';
+import { skipBecause } from './skip';
 
 const root = path.resolve(__dirname, '..', '..');
 const shared = path.join(root, '..', 'shared', 'testdata');
@@ -16,8 +17,7 @@ const portraitFile = path.join(root, 'test/fixtures/astronaut.png');
 /** Skips the running test, saying why, when the shared test data is not on this machine. */
 function needShared(ctx: Mocha.Context, files: string[]): void {
   if (files.length > 0) return;
-  console.log(`      skipped: shared test data not found under ${path.relative(root, shared)} (../shared/testdata beside the repository)`);
-  ctx.skip();
+  skipBecause(ctx, `shared test data not found under ${path.relative(root, shared)} (../shared/testdata beside the repository)`);
 }
 
 function eyes(lm: readonly Point[]): [Point, Point] {

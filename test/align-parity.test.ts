@@ -12,6 +12,7 @@ import { alignFace } from '../lib/align/align';
 import type { Point } from '../lib/align/ffhq';
 import { decodeImage, type RgbImage } from '../lib/image/decode';
 import { meanAbsDiff, referenceAlign } from './fixtures/align/ffhq-reference';
+import { skipBecause } from './skip';
 
 const root = path.resolve(__dirname, '..', '..');
 const MAX_MAD = 2;
@@ -100,8 +101,7 @@ describe('alignment parity with the official libraries (Pillow, NumPy, SciPy)', 
       (exe) => exe && spawnSync(exe, ['-c', 'import PIL.Image, numpy, scipy.ndimage'], { encoding: 'utf8' }).status === 0,
     );
     if (!found) {
-      console.log('      skipped: no python3 with Pillow, NumPy and SciPy here');
-      this.skip();
+      skipBecause(this, 'no python3 with Pillow, NumPy and SciPy here');
     }
     python = found;
     dir = mkdtempSync(path.join(tmpdir(), 'ffhq-official-'));

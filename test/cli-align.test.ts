@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { commands, EXIT } from '../lib/cli';
 import { BIN, bin as run, cli as inProcess } from './cli-capture';
+import { skipBecause } from './skip';
 
 const root = path.resolve(__dirname, '..', '..');
 const portrait = path.join(root, 'test/fixtures/astronaut.png');
@@ -54,8 +55,7 @@ describe('age-transform align (CLI)', function () {
 
   it('writes every face into a folder with --all', async function () {
     if (!existsSync(group1)) {
-      console.log('      skipped: ../shared/testdata/photos/group1.jpg not found');
-      this.skip();
+      skipBecause(this, '../shared/testdata/photos/group1.jpg not found');
     }
     const folder = path.join(dir, 'faces');
     const { code, stdout } = await run(['align', group1, '--out', folder, '--all', '--json']);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { checkSignature, MODEL_FILES, readModelFolder, type ValueSignature } from '../lib/contracts/contracts';
 import { cli } from './cli-capture';
+import { skipBecause } from './skip';
 
 const root = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -79,8 +80,7 @@ describe('model exporter (tools/export)', function () {
 
   before(function () {
     if (!pythonHasTorch()) {
-      console.log(`      skipped: ${PYTHON} lacks torch or onnx (install python3-torch python3-onnx)`);
-      this.skip();
+      skipBecause(this, `${PYTHON} lacks torch or onnx (install python3-torch python3-onnx)`);
     }
     work = mkdtempSync(path.join(tmpdir(), 'sam-export-test-'));
     ckpt = path.join(work, 'ckpt');

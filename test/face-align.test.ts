@@ -6,28 +6,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { TestFlows } from 'node-red-node-test-helper';
-import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import type { Node, NodeMessage } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import faceAlignNode from '../nodes/face-align/face-align';
-import { FIXTURES, requireNodeRed, ROOT, SHARED_TESTDATA, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, SHARED_TESTDATA, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
+import { skipBecause } from './skip';
 
 const splitJoinNodes = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
-
-/**
- * The test helper's RED._ returns the key; this one renders the node's own en-US catalog the
- * way Node-RED's i18next does (__name__ placeholders), so the tests see the real texts.
- */
-const catalog = JSON.parse(readFileSync(join(ROOT, 'nodes/face-align/locales/en-US/face-align.json'), 'utf8')) as Record<string, unknown>;
-function localised(RED: NodeAPI): void {
-  (RED as unknown as { _: (key: string, subs?: Record<string, unknown>) => string })._ = (key, subs = {}) => {
-    const text = key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], catalog);
-    return typeof text === 'string' ? text.replace(/__(\w+)__/g, (_, name: string) => String(subs[name])) : key;
-  };
-  faceAlignNode(RED);
-}
 
 interface Face {
   score: number;
@@ -66,7 +54,7 @@ async function load(align: object = {}, options: { runtime?: boolean; join?: boo
     { id: 'catcher', z: 'flow', type: 'catch', scope: ['fa'], wires: [['errors']] },
     { id: 'errors', z: 'flow', type: 'helper' },
   ] as TestFlows;
-  await helper.load([ageRuntimeNode, localised, catchNode, splitJoinNodes], flow);
+  await helper.load([ageRuntimeNode, faceAlignNode, catchNode, splitJoinNodes], flow);
   const fa = helper.getNode('fa');
   const statuses: Status[] = [];
   (fa as unknown as EventEmitter).on('call:status', (call: { args: [Status] }) => statuses.push(call.args[0]));
@@ -106,8 +94,7 @@ describe('face-align node', function () {
   it('sends every face of a group photo as a sequence the join node rebuilds', async function () {
     const file = join(SHARED_TESTDATA, 'photos', 'group5.jpg');
     if (!existsSync(file)) {
-      console.log('      skipped: ../shared/testdata/photos/group5.jpg not found');
-      this.skip();
+      skipBecause(this, '../shared/testdata/photos/group5.jpg not found');
     }
     const { fa, out, statuses } = await load({ mode: 'all', size: 512 }, { join: true });
     const got = next<NodeMessage & { payload: Buffer[]; face: Face }>(out);
@@ -122,8 +109,7 @@ describe('face-align node', function () {
   it('numbers the sequence with msg.parts', async function () {
     const file = join(SHARED_TESTDATA, 'photos', 'group1.jpg');
     if (!existsSync(file)) {
-      console.log('      skipped: ../shared/testdata/photos/group1.jpg not found');
-      this.skip();
+      skipBecause(this, '../shared/testdata/photos/group1.jpg not found');
     }
     const { fa, out } = await load({ mode: 'all' });
     const messages: Aligned[] = [];

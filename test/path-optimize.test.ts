@@ -4,7 +4,6 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestFlows } from 'node-red-node-test-helper';
-import { helper } from './node-helpers';
 import type { Node, NodeMessage } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
@@ -12,21 +11,17 @@ import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
 import type { PathReport } from '../lib/optimize/report';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
+import { catchNode, helper, next, textPattern, useNodeRed, type CaughtMessage as Caught } from './node-helpers';
 
-const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
 const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 type Out = NodeMessage & { latent: Latent; report: PathReport };
-type Caught = NodeMessage & { error: { message: string; source?: { id: string } } };
 type StatusCall = { args: [{ fill?: string; text?: string }] };
 
 /** Node-RED's test spies emit `call:<method>` events on nodes. */
 const spy = (node: Node): EventEmitter => node as unknown as EventEmitter;
-
-/** The next message a node receives. */
-const next = <T>(node: Node): Promise<T> => new Promise((resolve) => node.once('input', (msg: T) => resolve(msg)));
 
 /** Errors Node-RED logged from node `id`. */
 function errorsOf(id: string): string[] {
@@ -47,13 +42,7 @@ function flow(settings: object = {}): TestFlows {
 
 describe('path-optimize node', function () {
   this.timeout(30000);
-  beforeEach(function (done) {
-    helper.startServer(done);
-  });
-  afterEach(async function () {
-    await helper.unload();
-    await new Promise<void>((resolve) => helper.stopServer(() => resolve()));
-  });
+  useNodeRed();
 
   it('sends the optimized latent and a report, with progress on the status', async function () {
     await helper.load([ageRuntimeNode, pathOptimizeNode, catchNode], flow());
@@ -75,9 +64,10 @@ describe('path-optimize node', function () {
     }
     assert.ok(report.maeAfter < report.maeBefore / 3, `MAE ${report.maeBefore} -> ${report.maeAfter}`);
     assert.ok(report.evaluations <= 30);
-    // The test helper loads no message catalogs: statuses show their i18n keys.
-    assert.ok(statuses.includes('path-optimize.status.frame'), `progress shown: ${statuses.join(', ')}`);
-    assert.equal(statuses[statuses.length - 1], 'path-optimize.status.done');
+    const frame = await textPattern('path-optimize.status.frame');
+    assert.ok(statuses.some((s) => frame.test(s)), `progress shown: ${statuses.join(', ')}`);
+    assert.match(statuses[statuses.length - 1]!, await textPattern('path-optimize.status.done'));
+    assert.match(statuses[statuses.length - 1]!, /^3 frames, MAE [\d.]+ → [\d.]+ y, [\d.]+ s$/);
   });
 
   it('takes the ages from msg.targetAge', async function () {
@@ -148,7 +138,8 @@ describe('path-optimize node', function () {
     });
     let sent = false;
     helper.getNode('h1').on('input', () => (sent = true));
-    const refining = new Promise<void>((resolve) => spy(n1).on('call:status', (call: StatusCall) => call.args[0].text === 'path-optimize.status.path' && resolve()));
+    const pathPhase = await textPattern('path-optimize.status.path');
+    const refining = new Promise<void>((resolve) => spy(n1).on('call:status', (call: StatusCall) => pathPhase.test(call.args[0].text ?? '') && resolve()));
     n1.receive({ payload: photo } as NodeMessage);
     await refining;
     const started = Date.now();

@@ -6,6 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgeRuntime, RuntimeError, cudaLibrariesInstalled, resolveProvider, validateRuntimeOptions } from '../lib/runtime/runtime';
 import { ContractError, readModelFolder } from '../lib/contracts/contracts';
 import { FIXTURES, TINY_MODELS } from './paths';
+import { skipBecause } from './skip';
 
 const TEST_OPS = join(FIXTURES, 'ops', 'test-ops.js');
 const HEAVY = join(FIXTURES, 'models', 'heavy', 'heavy.onnx');
@@ -32,7 +33,7 @@ describe('runtime: provider choice', function () {
   });
 
   it('on this CPU-only machine a runtime reports cpu', async function () {
-    if (cudaLibrariesInstalled()) this.skip(); // a GPU install would rightly pick CUDA
+    if (cudaLibrariesInstalled()) skipBecause(this, 'CUDA libraries are installed, so auto rightly picks CUDA');
     const runtime = AgeRuntime.create({ provider: 'auto', opModules: [TEST_OPS] });
     try {
       assert.equal(runtime.provider, 'cpu');

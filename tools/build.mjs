@@ -1,5 +1,7 @@
-// Compiles the TypeScript, then puts each node's editor files (html, locales, icons)
-// next to its compiled JavaScript, where Node-RED looks for them.
+// Compiles the TypeScript, then puts each node's editor files (html, locales with its help
+// and messages, icons) next to its compiled JavaScript, where Node-RED looks for them, and
+// the shared editor script (resources/) beside dist/nodes, where the runtime requires it for
+// the configuration migrations. Node-RED itself serves resources/ from the package root.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -18,6 +20,7 @@ for (const name of readdirSync(join(root, 'nodes'))) {
     }
   }
 }
+cpSync(join(root, 'resources'), join(root, 'dist', 'resources'), { recursive: true });
 // The package's bin (age-transform).
 const bin = join(root, 'dist', 'lib', 'cli', 'index.js');
 if (existsSync(bin)) execFileSync('chmod', ['+x', bin]);

@@ -77,7 +77,8 @@ export type RegressStage = { stage: 'detecting' } | { stage: 'measuring'; backen
  * Measures the apparent age of one image: a photo is detected and aligned first.
  * @param options backend (default auto), aligned (default false: the image is a photo),
  *   name of the image in error messages (default "input"), onStage for progress
- * @returns years and the backend that measured them, or undefined when a photo holds no face
+ * @returns years, the backend that measured them and the face measured (the aligned crop of a
+ *   photo), or undefined when a photo holds no face
  * @throws {ImageInputError} for an image that cannot be decoded (lib/image/decode); {ContractError}
  *   when the onnx backend is asked for and `age.onnx` is missing, or when it is broken
  * @example const { age } = (await measureImageAge(models, photo)) ?? { age: NaN };
@@ -86,7 +87,7 @@ export async function measureImageAge(
   models: SamModels,
   image: Buffer,
   options: { backend?: BackendChoice; aligned?: boolean; name?: string; onStage?: (stage: RegressStage) => void } = {},
-): Promise<{ age: number; backend: Backend } | undefined> {
+): Promise<{ age: number; backend: Backend; face: Buffer } | undefined> {
   const backend = await chooseBackend(models, options.backend);
   let face = image;
   if (!options.aligned) {
@@ -97,5 +98,5 @@ export async function measureImageAge(
   }
   options.onStage?.({ stage: 'measuring', backend });
   const [age] = await measureAges(models, await imageToTensor(face, AGE_SIZE, options.name ?? 'input'), backend);
-  return { age, backend };
+  return { age, backend, face };
 }

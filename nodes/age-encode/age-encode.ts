@@ -2,6 +2,7 @@ import type { NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { parseAges } from '../../lib/sam/ages';
 import { ENCODER_SIZE, encodeAges, stylesFor, validateEncodeOptions, type EncodeOptions, type EncodeSettings } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface AgeEncodeDef extends NodeDef {
@@ -21,9 +22,10 @@ interface EncodeMessage extends NodeMessage {
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeEncodeNode(this: import('node-red').Node, config: AgeEncodeDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeEncodeNode(this: import('node-red').Node, saved: AgeEncodeDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let settings: EncodeSettings;
     try {
       settings = validateEncodeOptions(config);

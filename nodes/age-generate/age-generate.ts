@@ -2,7 +2,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
 import { generate, type GenerateResult } from '../../lib/sam/output';
 import { validateOutputOptions, type OutputOptions } from '../../lib/sam/output-options';
+import { migrateConfig } from '../shared/config-version';
 import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
+import { nodePreview } from '../shared/preview';
 
 interface AgeGenerateDef extends NodeDef {
   runtime: string;
@@ -18,6 +20,7 @@ interface AgeGenerateDef extends NodeDef {
   feather: string | number;
   measure?: boolean;
   labelMeasures?: boolean;
+  preview: boolean;
 }
 
 interface GenerateMessage extends NodeMessage {
@@ -58,9 +61,10 @@ function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult):
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeGenerateNode(this: Node, config: AgeGenerateDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeGenerateNode(this: Node, saved: AgeGenerateDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let options: OutputOptions;
     try {
       options = optionsFrom(config);
@@ -68,6 +72,7 @@ export = function (RED: NodeAPI): void {
       settingsError(node, RED._('age-generate.status.badConfig'), err);
       return;
     }
+    const preview = nodePreview(RED, node, config.preview !== false);
 
     serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, engine, signal) => {
       const { models } = engine;
@@ -91,6 +96,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = result.images[0].payload;
         Object.assign(msg, { targetAge: result.images[0].ages, render, ...measured() });
         send(msg);
+        preview.show(result.images[0].payload);
         return;
       }
       // One message per age, a sequence the core join node can rebuild; each carries its own code.
@@ -102,6 +108,7 @@ export = function (RED: NodeAPI): void {
         const extra = image.border ? { paste: { borderBefore: round2(image.border.before), borderAfter: round2(image.border.after) } } : {};
         send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...measured(index), ...extra } as NodeMessage);
       });
+      preview.show(result.images[result.images.length - 1]!.payload);
     });
   }
   RED.nodes.registerType('age-generate', AgeGenerateNode);

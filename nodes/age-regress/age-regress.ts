@@ -1,11 +1,14 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { measureImageAge, validateRegressOptions, type RegressOptions } from '../../lib/sam/regress';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
+import { nodePreview } from '../shared/preview';
 
 interface AgeRegressDef extends NodeDef {
   runtime: string;
   backend: RegressOptions['backend'];
   input: RegressOptions['input'];
+  preview: boolean;
 }
 
 interface RegressMessage extends NodeMessage {
@@ -17,9 +20,10 @@ interface RegressMessage extends NodeMessage {
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeRegressNode(this: Node, config: AgeRegressDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeRegressNode(this: Node, saved: AgeRegressDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let settings: RegressOptions;
     try {
       settings = validateRegressOptions(config);
@@ -27,6 +31,7 @@ export = function (RED: NodeAPI): void {
       settingsError(node, RED._('age-regress.status.badConfig'), err);
       return;
     }
+    const preview = nodePreview(RED, node, config.preview !== false);
 
     serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, engine) => {
       const { models } = engine;
@@ -40,12 +45,13 @@ export = function (RED: NodeAPI): void {
         name: 'msg.payload',
         onStage: (s) => statusBusy(node, s.stage === 'detecting' ? RED._('age-regress.status.detecting') : RED._('age-regress.status.measuring', { backend: s.backend })),
       });
-      if (!measured) throw new Error('No face found in msg.payload');
-      const { age, backend } = measured;
+      if (!measured) throw new Error(RED._('age-regress.errors.noFace'));
+      const { age, backend, face } = measured;
       msg.age = age;
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
       statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }), engine);
       send(msg);
+      preview.show(face, age.toFixed(1));
     });
   }
   RED.nodes.registerType('age-regress', AgeRegressNode);

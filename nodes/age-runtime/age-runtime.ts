@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
+import { migrateConfig } from '../shared/config-version';
 import { modelFolder, modelRoots, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
 interface AgeRuntimeDef extends NodeDef {
@@ -24,9 +25,10 @@ function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
 }
 
 export = function (RED: NodeAPI): void {
-  function AgeRuntimeNode(this: AgeRuntimeConfigNode, config: AgeRuntimeDef): void {
-    RED.nodes.createNode(this, config);
+  function AgeRuntimeNode(this: AgeRuntimeConfigNode, saved: AgeRuntimeDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     const clients = new Set<Node>();
     let runtime: AgeRuntime | undefined;
     let optionsError: Error | undefined;

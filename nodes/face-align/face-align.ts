@@ -2,7 +2,9 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions, type AlignResample } from '../../lib/align/align';
 import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
 import { FACE_DEFAULTS } from '../../lib/face/face-ops';
+import { migrateConfig } from '../shared/config-version';
 import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
+import { nodePreview } from '../shared/preview';
 
 interface FaceAlignDef extends NodeDef {
   runtime: string;
@@ -13,6 +15,7 @@ interface FaceAlignDef extends NodeDef {
   minConfidence: string | number;
   minFaceSize: string | number;
   maxPixels: string | number;
+  preview: boolean;
 }
 
 /** What the node puts in msg.face. */
@@ -26,7 +29,7 @@ interface FaceInfo {
 }
 
 /** Reads the editor's settings (strings from the form) once; a bad one stops the node at deploy. */
-function settingsFrom(config: FaceAlignDef): { align: AlignOptions; detector: DetectorOptions } {
+function settingsFrom(RED: NodeAPI, config: FaceAlignDef): { align: AlignOptions; detector: DetectorOptions } {
   const num = (value: string | number | undefined, fallback: number): number => (value === undefined || value === '' ? fallback : Number(value));
   const align = validateAlignOptions({
     size: num(config.size, ALIGN_DEFAULTS.size),
@@ -36,9 +39,9 @@ function settingsFrom(config: FaceAlignDef): { align: AlignOptions; detector: De
     maxPixels: num(config.maxPixels, ALIGN_DEFAULTS.maxPixels),
   });
   const detector = config.detector || FACE_DEFAULTS.detector;
-  if (detector !== 'ssd' && detector !== 'tiny') throw new TypeError(`Expected 'ssd' or 'tiny' for detector but received ${String(detector)}`);
+  if (detector !== 'ssd' && detector !== 'tiny') throw new TypeError(RED._('face-align.errors.detector', { detector: String(detector) }));
   const minConfidence = num(config.minConfidence, FACE_DEFAULTS.minConfidence);
-  if (!(minConfidence >= 0 && minConfidence <= 1)) throw new TypeError(`Expected a number from 0 to 1 for minConfidence but received ${String(config.minConfidence)}`);
+  if (!(minConfidence >= 0 && minConfidence <= 1)) throw new TypeError(RED._('face-align.errors.minConfidence', { value: String(config.minConfidence) }));
   return { align, detector: { detector, minConfidence } };
 }
 
@@ -48,16 +51,18 @@ function faceInfo(face: AlignedFace): FaceInfo {
 }
 
 export = function (RED: NodeAPI): void {
-  function FaceAlignNode(this: Node, config: FaceAlignDef): void {
-    RED.nodes.createNode(this, config);
+  function FaceAlignNode(this: Node, saved: FaceAlignDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let settings: ReturnType<typeof settingsFrom>;
     try {
-      settings = settingsFrom(config);
+      settings = settingsFrom(RED, config);
     } catch (err) {
       settingsError(node, RED._('face-align.status.badConfig'), RED._('face-align.errors.settings', { message: (err as Error).message }));
       return;
     }
+    const preview = nodePreview(RED, node, config.preview !== false);
 
     serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, engine) => {
       const { lease } = engine;
@@ -78,6 +83,7 @@ export = function (RED: NodeAPI): void {
         msg.face = faceInfo(result.faces[0]!);
         msg.payload = result.faces[0]!.image;
         send([msg, null]);
+        preview.show(result.faces[0]!.image);
         return;
       }
       // A sequence the core join node can rebuild into an array (as the split node makes it).
@@ -89,6 +95,7 @@ export = function (RED: NodeAPI): void {
         return out;
       });
       send([messages, null]);
+      preview.show(result.faces[0]!.image);
     });
   }
   RED.nodes.registerType('face-align', FaceAlignNode);

@@ -7,6 +7,7 @@ import { imageToTensor } from '../../lib/sam/image';
 import { validateOptimizeOptions, type OptimizeInput } from '../../lib/optimize/options';
 import { optimizePath } from '../../lib/optimize/optimize';
 import type { OptimizeProgress } from '../../lib/optimize/state';
+import { migrateConfig } from '../shared/config-version';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface PathOptimizeDef extends NodeDef {
@@ -44,9 +45,10 @@ function settingsFrom(config: PathOptimizeDef): OptimizeInput {
 const STATUS_EVERY = 250;
 
 export = function (RED: NodeAPI): void {
-  function PathOptimizeNode(this: Node, config: PathOptimizeDef): void {
-    RED.nodes.createNode(this, config);
+  function PathOptimizeNode(this: Node, saved: PathOptimizeDef): void {
+    RED.nodes.createNode(this, saved);
     const node = this;
+    const config = migrateConfig(RED, node, saved);
     let settings: OptimizeInput;
     try {
       settings = settingsFrom(config);

@@ -47,7 +47,7 @@ export function modelRoots(RED: NodeAPI): string[] {
 export function connectRuntime(RED: NodeAPI, node: Node, runtimeId: string | undefined): RuntimeLease {
   if (runtimeId) {
     const config = RED.nodes.getNode(runtimeId) as AgeRuntimeConfigNode | null;
-    if (!config) throw new Error(`age-runtime config node ${runtimeId} is not deployed`);
+    if (!config) throw new Error(RED._('node-red-contrib-sam-age/age-runtime:shared.errors.notDeployed', { id: runtimeId }));
     const runtime = config.register(node);
     return { runtime, release: () => config.deregister(node) };
   }

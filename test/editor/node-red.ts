@@ -3,11 +3,11 @@
 // Playwright download anything.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { ROOT } from '../paths';
+import { freePort } from '../free-port';
 
 /** Debian's Chromium (`apt-get install chromium`); CI installs it. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -24,18 +24,6 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
 export function chromiumMissing(): string | undefined {
   if (existsSync(CHROMIUM)) return undefined;
   return `Chromium is missing at ${CHROMIUM}: install Debian's package with \`apt-get install -y chromium\` (.ci/run does this on CI)`;
-}
-
-/** A free TCP port on the loopback interface. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A Node-RED started by tools/start.mjs. */

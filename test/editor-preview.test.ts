@@ -1,0 +1,107 @@
+// Thumbnails under the nodes, as a user sees them: the lifespan-strip example (with an
+// age-regress node added after face-align) opened in real Chromium, its inject clicked, and
+// the pictures found under face-align, age-generate and age-regress on the canvas. A
+// screenshot goes to $EDITOR_SCREENSHOTS (a folder) when it is set.
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ROOT } from './paths';
+import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+import { skipBecause } from './skip';
+
+interface FlowNode {
+  id: string;
+  type: string;
+  z?: string;
+  runtime?: string;
+  x?: number;
+  y?: number;
+  wires?: string[][];
+}
+interface PreviewImage {
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { x: number; y: number; width: number; height: number; bottom: number };
+  readonly complete: boolean;
+  readonly naturalWidth?: number;
+}
+declare const document: { getElementById(id: string): (PreviewImage & { querySelector(s: string): PreviewImage | null }) | null };
+
+/** The example, plus an age-regress node measuring the aligned face. */
+function exampleWithRegress(): FlowNode[] {
+  const flow = JSON.parse(readFileSync(join(ROOT, 'examples', 'lifespan-strip.json'), 'utf8')) as FlowNode[];
+  const align = flow.find((n) => n.type === 'face-align')!;
+  const regress: FlowNode & Record<string, unknown> = { id: 'e0000000000000c1', type: 'age-regress', z: align.z, name: '', runtime: align.runtime, backend: 'auto', input: 'auto', preview: true, configVersion: 1, x: (align.x ?? 0) + 220, y: (align.y ?? 0) + 260, wires: [[]] };
+  align.wires![0]!.push(regress.id);
+  return [...flow, regress];
+}
+
+describe('thumbnails in the flow editor (Chromium)', function () {
+  this.timeout(180000);
+  let red: NodeRed | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const problems: string[] = [];
+
+  before(async function () {
+    const missing = chromiumMissing();
+    if (missing) {
+      if (!process.env.CI) skipBecause(this, missing);
+      throw new Error(missing);
+    }
+    red = await startNodeRed(exampleWithRegress());
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const base = red.base;
+    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+    page.on('pageerror', (err) => problems.push(err.stack || err.message));
+  });
+
+  after(async function () {
+    await browser?.close();
+    await red?.stop();
+  });
+
+  it('shows the last output of face-align, age-generate and age-regress under each node after the inject is clicked', async function () {
+    const flow = exampleWithRegress();
+    const inject = flow.find((n) => n.type === 'inject')!;
+    const shown = ['face-align', 'age-generate', 'age-regress'].map((type) => flow.find((n) => n.type === type)!.id);
+    await page.goto(red!.base);
+    await page.waitForSelector(`[id="${inject.id}"] .red-ui-flow-node-button`, { timeout: 45000 });
+    // No thumbnail before anything ran.
+    for (const id of shown) assert.equal(await page.locator(`[id="age-transform-preview-${id}"]`).count(), 0);
+    await page.locator(`[id="${inject.id}"] .red-ui-flow-node-button`).click();
+
+    for (const id of shown) {
+      const image = page.locator(`[id="${id}"] image.age-transform-preview`);
+      await image.waitFor({ state: 'attached', timeout: 90000 });
+      const placed = await page.evaluate((nodeId) => {
+        const group = document.getElementById(nodeId)!;
+        const img = group.querySelector('image.age-transform-preview')!;
+        const body = group.querySelector('.red-ui-flow-node')!.getBoundingClientRect();
+        const box = img.getBoundingClientRect();
+        return { href: img.getAttribute('href') || '', top: box.y, width: box.width, height: box.height, nodeBottom: body.bottom, nodeLeft: body.x, left: box.x };
+      }, id);
+      assert.match(placed.href, /^data:image\/jpeg;base64,/);
+      assert.ok(placed.top > placed.nodeBottom, `the thumbnail of ${id} sits under its node`);
+      assert.ok(Math.abs(placed.left - placed.nodeLeft) < 2, `the thumbnail of ${id} starts at the node's left edge`);
+      assert.ok(placed.height > 20 && placed.height <= 160 && placed.width <= 480, `thumbnail size ${placed.width}x${placed.height}`);
+    }
+    // The browser really decodes them (an SVG image that fails to load has no pixels to show).
+    const decoded = await page.evaluate(async (ids) => {
+      const sizes: number[][] = [];
+      for (const id of ids) {
+        const href = document.getElementById(id)!.querySelector('image.age-transform-preview')!.getAttribute('href')!;
+        const bitmap = await createImageBitmap(await (await fetch(href)).blob());
+        sizes.push([bitmap.width, bitmap.height]);
+      }
+      return sizes;
+    }, shown);
+    for (const [w, h] of decoded) assert.ok(w! > 0 && h! > 0);
+    if (process.env.EDITOR_SCREENSHOTS) {
+      mkdirSync(process.env.EDITOR_SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(process.env.EDITOR_SCREENSHOTS, 'previews.png') });
+    }
+    assert.deepEqual(problems, [], 'errors thrown in the page');
+  });
+});
