@@ -14,11 +14,10 @@ import { ENCODER_SIZE, encodeAges } from '../lib/sam/encode';
 import { imageToTensor } from '../lib/sam/image';
 import type { Latent } from '../lib/sam/latent';
 import type { Affine } from '../lib/align/ffhq';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const joinNode = require('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
+const joinNode = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 const AGES = [0, 25, 50, 75, 100];

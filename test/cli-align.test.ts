@@ -44,6 +44,14 @@ describe('age-transform align (CLI)', function () {
     assert.equal((face.quad as unknown[]).length, 4);
   });
 
+  it('says what it wrote', async function () {
+    const out = path.join(dir, 'said.png');
+    const { code, stdout } = await run(['align', portrait, '--out', out]);
+    assert.equal(code, 0);
+    assert.match(stdout, new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the face, 256x256, score 0\\.\\d\\d, box \\d+,\\d+ \\d+x\\d+\\n$`));
+    assert.ok(existsSync(out));
+  });
+
   it('writes every face into a folder with --all', async function () {
     if (!existsSync(group1)) {
       console.log('      skipped: ../shared/testdata/photos/group1.jpg not found');

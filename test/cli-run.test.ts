@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { RunAge } from '../lib/cli/run';
 import { bin, cli } from './cli-capture';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, ROOT, TINY_MODELS } from './paths';
 
 const PHOTO = join(FIXTURES, 'astronaut.png');
 
@@ -34,6 +34,24 @@ describe('age-transform run', function () {
     assert.equal((await sharp(join(out, 'strip.png')).metadata()).width, 4 * 256);
     assert.ok(((await sharp(join(out, 'lifespan.gif'), { animated: true }).metadata()).pages ?? 0) > 3);
     for (const age of ['000', '040', '080']) assert.equal((await sharp(join(out, `pasted-${age}.png`)).metadata()).width, 512, 'the photo keeps its size');
+  });
+
+  it('prints a table with a header (target, measured, identity, file) and the face it used, on the demo models', async function () {
+    const { code, stdout, stderr } = await cli(['run', PHOTO, '--models', join(ROOT, 'models', 'demo'), '--ages', '0,50,100', '--out', out, '--size', '256', '--provider', 'cpu']);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().split('\n');
+    assert.match(lines[0], /astronaut\.png: one face \(box \d+,\d+ \d+x\d+\)$/);
+    assert.equal(lines[1], 'demo models (designed, not SAM): pictures say DEMO');
+    assert.equal(lines[2], "age: face-api's age net; identity: face-api's recognition net");
+    assert.match(lines[3], /^target\s+measured\s+identity\s+file$/);
+    const rows = lines.slice(4).map((line) => line.trim().split(/\s+/));
+    assert.deepEqual(rows.map((r) => r[0]), ['0', '50', '100']);
+    for (const [, measured, identity, file] of rows) {
+      assert.ok(Number(measured) > 0 && Number(measured) < 100, `measured ${measured}`);
+      assert.ok(Number(identity) > 0.8 && Number(identity) <= 1, `identity ${identity}`);
+      assert.ok(existsSync(file), `${file} was written`);
+    }
+    assert.ok(Number(rows[2][1]) > Number(rows[0][1]), 'older at 100 than at 0');
   });
 
   it('exits 3 when the image has no face, 2 on bad arguments, 1 without models', async function () {

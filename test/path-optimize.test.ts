@@ -11,13 +11,11 @@ import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
 import type { PathReport } from '../lib/optimize/report';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
+const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const hooks = (require('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
+const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 type Out = NodeMessage & { latent: Latent; report: PathReport };

@@ -91,6 +91,8 @@ if (example !== undefined) {
 if (example === 'camera-kiosk') console.log(`The kiosk page: ${https ? 'https' : 'http'}://${host === '0.0.0.0' ? 'THIS-MACHINE' : host}:${port}/kiosk`);
 
 const red = require.resolve('node-red/red.js');
-const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit' });
+// The fleet examples read their broker from MQTT_HOST / MQTT_PORT: a local mosquitto unless set.
+const env = { MQTT_HOST: '127.0.0.1', MQTT_PORT: '1883', ...process.env };
+const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit', env });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

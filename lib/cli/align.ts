@@ -75,9 +75,12 @@ export const alignCommand: Command = {
     for (const [i, face] of result.faces.entries()) {
       const path = values.all ? join(out, `${stem}-face${i + 1}.png`) : out;
       await writeFile(path, face.image);
+      const { score, box, landmarks, quad, transform } = face;
       if (values.json) {
-        const { score, box, landmarks, quad, transform } = face;
         io.stdout(`${JSON.stringify({ file, score, box, landmarks, quad, transform, out: path })}\n`);
+      } else {
+        const which = values.all ? `face ${i + 1} of ${result.faces.length}` : result.found > 1 ? `the largest of ${result.found} faces` : 'the face';
+        io.stdout(`wrote ${path}: ${which}, ${size}x${size}, score ${score.toFixed(2)}, box ${Math.round(box.x)},${Math.round(box.y)} ${Math.round(box.width)}x${Math.round(box.height)}\n`);
       }
     }
     return EXIT.OK;

@@ -1,6 +1,8 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
 import { resizeOffThread, toRgb } from './pixel-ops';
+import { rgbToTensor } from './image';
+import type { RgbImage } from '../image/decode';
 import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
@@ -72,4 +74,40 @@ export function cosine(a: Float32Array, b: Float32Array): number {
     nb += b[i] * b[i];
   }
   return dot / (Math.sqrt(na * nb) || 1);
+}
+
+/** What {@link measureFaces} found, one entry per face. */
+export interface FaceMeasures {
+  /** Apparent age, years. */
+  ages: number[];
+  /** Cosine similarity of each face's identity embedding to the input face's (absent without an input face). */
+  identity?: number[];
+  ageBackend: Backend;
+  identityBackend?: Backend;
+}
+
+/** The backend a folder offers for a role: its ONNX model when present, else the net bundled with face-api. */
+async function backendFor(models: SamModels, name: 'age' | 'identity'): Promise<Backend> {
+  return (await models.optional(name)) ? 'onnx' : 'faceapi';
+}
+
+/**
+ * Measures rendered faces: apparent age (age.onnx, else face-api's age net) and, given the
+ * input face, identity similarity to it (identity.onnx, else face-api's recognition net).
+ * @param faces FFHQ-aligned RGB faces, any one square side
+ * @param input the aligned input face, [1,3,H,W] in [-1, 1]
+ */
+export async function measureFaces(models: SamModels, faces: RgbImage[], input?: Tensor): Promise<FaceMeasures> {
+  const side = faces[0].width;
+  const batch = new Float32Array(faces.length * 3 * side * side);
+  faces.forEach((face, i) => batch.set(rgbToTensor(face).data, i * 3 * side * side));
+  const images: Tensor = { dims: [faces.length, 3, side, side], data: batch };
+  const ageBackend = await backendFor(models, 'age');
+  // The batch is still needed for identity: not handed over.
+  const ages = await measureAges(models, images, ageBackend);
+  if (!input) return { ages, ageBackend };
+  const identityBackend = await backendFor(models, 'identity');
+  const [reference] = await embedIdentities(models, input, identityBackend);
+  const embeddings = await embedIdentities(models, images, identityBackend);
+  return { ages, identity: embeddings.map((e) => cosine(e, reference)), ageBackend, identityBackend };
 }

@@ -41,6 +41,10 @@ export interface OutputOptions {
   loop: number;
   /** Paste-back: width of the mask's soft edge, as a fraction of its radius. */
   feather: number;
+  /** Measure each age's render: apparent age, and identity similarity to the input face when it is given. */
+  measure: boolean;
+  /** Strip: add the measured age and identity to each tile's label. */
+  labelMeasures: boolean;
 }
 
 /**
@@ -58,6 +62,8 @@ export const OUTPUT_DEFAULTS: Readonly<OutputOptions> = {
   delay: 80,
   loop: 0,
   feather: PASTE_DEFAULTS.feather,
+  measure: true,
+  labelMeasures: false,
 };
 
 /** Most frames one animation may hold. */
@@ -94,6 +100,8 @@ export function validateOutputOptions(options: Partial<OutputOptions> = {}): Out
   if (!isIntIn(o.delay, 20, 65535)) throw new RangeError(`Expected an integer between 20 and 65535 (ms) for delay but received ${got(o.delay)}`);
   if (!isIntIn(o.loop, 0, 65535)) throw new RangeError(`Expected an integer between 0 and 65535 for loop but received ${got(o.loop)}`);
   checkFeather(o.feather);
+  if (typeof o.measure !== 'boolean') throw new TypeError(`Expected a boolean for measure but received ${got(o.measure)}`);
+  if (typeof o.labelMeasures !== 'boolean') throw new TypeError(`Expected a boolean for labelMeasures but received ${got(o.labelMeasures)}`);
   return o;
 }
 
