@@ -91,7 +91,7 @@ describe('example flows', function () {
 
   it('every example is valid JSON with our nodes wired to a runtime config', function () {
     const files = exampleFiles();
-    assert.deepEqual(files, ['dashboard-age-slider.json', 'fleet-kiosk.json', 'fleet-worker.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
+    assert.deepEqual(files, ['camera-kiosk.json', 'dashboard-age-slider.json', 'dashboard-camera.json', 'fleet-kiosk.json', 'fleet-worker.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
     for (const file of files) {
       const flow = readExample(file);
       const runtime = flow.find((n) => n.type === 'age-runtime');

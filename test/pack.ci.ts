@@ -4,7 +4,7 @@
 // example flow runs end to end on the demo models inside the tarball. Not in the default suite: it installs the
 // package's dependencies from the registry (or npm's cache).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,5 +79,20 @@ describe('the packed package, installed as the palette manager does it', functio
     assert.equal(res.headers.get('content-type'), 'image/jpeg');
     const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
     assert.equal(meta.width, 512);
+  });
+
+  it('runs age-transform export from the installed package: help without Python, the shipped exporter with it', function () {
+    const bin = join(userDir, 'node_modules', '.bin', 'age-transform');
+    const help = execFileSync(process.execPath, [bin, 'export', '--help'], { encoding: 'utf8', env: { ...process.env, PATH: '', SAM_PYTHON: join(userDir, 'no-python') } });
+    assert.match(help, /^usage: age-transform export --sam /);
+    if (spawnSync('/usr/bin/python3', ['-c', 'import torch, onnx']).status !== 0) {
+      console.log('      exporter run skipped: /usr/bin/python3 lacks torch or onnx (install python3-torch python3-onnx)');
+      return;
+    }
+    // The exporter's own check of its arguments: every module it imports came with the tarball.
+    const sam = join(userDir, 'sam_ffhq_aging.pt');
+    const run = spawnSync(process.execPath, [bin, 'export', '--sam', sam, '--out', join(userDir, 'models', 'sam-ffhq')], { encoding: 'utf8', env: { ...process.env, SAM_PYTHON: '' } });
+    assert.equal(run.stderr, `error: --sam file not found: ${sam} (expected the SAM aging checkpoint (sam_ffhq_aging.pt))\n`);
+    assert.equal(run.status, 2);
   });
 });

@@ -121,7 +121,7 @@ describe('path-optimize node', function () {
       const caught = next<Caught>(helper.getNode('h2'));
       helper.getNode('n1').receive({ payload: photo } as NodeMessage);
       const { error } = await caught;
-      assert.equal(error.message, `ContractError: model file missing: ${join(dir, 'identity.onnx')} (role "identity"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`);
+      assert.equal(error.message, `ContractError: model file missing: ${join(dir, 'identity.onnx')} (role "identity"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -40,6 +40,7 @@ export const MODEL_FILES: ReadonlyArray<{ name: string; role: Role }> = [
   { name: 'inversion', role: 'inversion' },
   { name: 'aging', role: 'aging' },
   { name: 'generator', role: 'generator' },
+  { name: 'generator-512', role: 'generator' },
   { name: 'generator-256', role: 'generator' },
   { name: 'mapping', role: 'mapping' },
   { name: 'age', role: 'age' },
@@ -101,7 +102,7 @@ export function describeSignature(values: Record<string, { type: string; shape: 
 
 /** The command that makes a model folder, for error messages. */
 function exportHint(dir: string): string {
-  return `export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`;
+  return `export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { AgeRuntime, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
+import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
 import { modelFolder, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
 interface AgeRuntimeDef extends NodeDef {
@@ -14,7 +14,7 @@ interface AgeRuntimeDef extends NodeDef {
 function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
   const int = (value: string | number | undefined): number | undefined => (value === undefined || value === '' ? undefined : Number(value));
   return validateRuntimeOptions({
-    modelDir: modelFolder(RED, config.modelDir || 'models/sam-ffhq'),
+    modelDir: modelFolder(RED, config.modelDir || RUNTIME_DEFAULTS.modelDir),
     provider: config.provider || undefined,
     deviceId: int(config.deviceId),
     threads: int(config.threads),
