@@ -283,6 +283,13 @@ describe('flow editor in Chromium', function () {
       { value: 'cpu', text: RUNTIME_TEXT.provider.cpu },
     ]);
     assert.equal(await page.locator('#node-config-input-provider').inputValue(), 'auto');
+    const precision = await page.locator('#node-config-input-precision option').evaluateAll((els) => els.map((e) => ({ value: (e as HTMLOptionElement).value, text: (e.textContent || '').trim() })));
+    assert.deepEqual(precision, [
+      { value: 'auto', text: RUNTIME_TEXT.precision.auto },
+      { value: 'fp32', text: RUNTIME_TEXT.precision.fp32 },
+      { value: 'int8', text: RUNTIME_TEXT.precision.int8 },
+    ]);
+    assert.equal(await page.locator('#node-config-input-precision').inputValue(), 'auto');
     const refused = await page.locator('#node-config-dialog-edit-form .input-error').evaluateAll((els) => els.map((e) => e.getAttribute('id') || ''));
     assert.deepEqual(refused, [], 'the runtime dialog marks its default values as errors');
     // Not deployed yet: the dialog says so instead of a provider.
@@ -302,11 +309,11 @@ describe('flow editor in Chromium', function () {
       RED.nodes.eachConfig((c) => {
         if (c.type === 'age-runtime') n = c as EditorNode & Record<string, unknown>;
       });
-      return n && { id: n.id, valid: n.valid, errors: n.validationErrors || [], provider: n.provider, deviceId: Number(n.deviceId), threads: Number(n.threads), queueLimit: Number(n.queueLimit) };
+      return n && { id: n.id, valid: n.valid, errors: n.validationErrors || [], provider: n.provider, precision: n.precision, deviceId: Number(n.deviceId), threads: Number(n.threads), queueLimit: Number(n.queueLimit) };
     });
     assert.ok(runtime, 'Done added no age-runtime');
     const { id: runtimeId, ...settings } = runtime;
-    assert.deepEqual(settings, { valid: true, errors: [], provider: 'auto', deviceId: 0, threads: 0, queueLimit: 50 });
+    assert.deepEqual(settings, { valid: true, errors: [], provider: 'auto', precision: 'auto', deviceId: 0, threads: 0, queueLimit: 50 });
     assert.equal(await page.locator('#node-input-runtime').inputValue(), runtimeId, 'the new runtime is selected in the node');
     await page.locator('#node-dialog-ok').click();
     await page.waitForSelector('#dialog-form', { state: 'detached' });
@@ -320,11 +327,11 @@ describe('flow editor in Chromium', function () {
     await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
     await page.locator('#node-input-btn-runtime-edit:not(.disabled)').click();
     await page.waitForSelector('#node-config-dialog-edit-form #node-config-input-state');
-    // Asked from the deployed runtime: not started yet, or the provider it uses.
+    // Asked from the deployed runtime: not started yet, or the provider and the precision of each opened model.
     const state = page.locator('#node-config-input-state');
     await page.waitForFunction(() => (document.querySelector('#node-config-input-state')?.textContent || '') !== '');
     const text = (await state.textContent()) || '';
-    assert.ok(text === RUNTIME_TEXT.state.idle || /^(cpu|cuda)$/.test(text), `the deployed runtime's state reads ${JSON.stringify(text)}`);
+    assert.ok(text === RUNTIME_TEXT.state.idle || new RegExp(`^(cpu|cuda) · ((int8|fp32): |${RUNTIME_TEXT.state.noModels}$)`).test(text), `the deployed runtime's state reads ${JSON.stringify(text)}`);
     await page.locator('#node-config-dialog-cancel').click();
     await page.waitForSelector('#node-config-dialog-edit-form', { state: 'detached' });
     await page.locator('#node-dialog-cancel').click();

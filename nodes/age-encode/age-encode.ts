@@ -74,7 +74,7 @@ export = function (RED: NodeAPI): void {
         mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, msg.reference, ages) : undefined };
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
-      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }));
+      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.inUse }));
       send(msg);
     });
   }

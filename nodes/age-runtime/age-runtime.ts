@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { AgeRuntime, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
+import type { PrecisionChoice } from '../../lib/contracts/contracts';
+import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
 import { modelFolder, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
 interface AgeRuntimeDef extends NodeDef {
@@ -7,6 +8,8 @@ interface AgeRuntimeDef extends NodeDef {
   provider: ProviderChoice;
   deviceId: string | number;
   threads: string | number;
+  /** Absent in flows saved before it existed: the default applies. */
+  precision?: PrecisionChoice;
   queueLimit: string | number;
 }
 
@@ -18,6 +21,7 @@ function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
     provider: config.provider || undefined,
     deviceId: int(config.deviceId),
     threads: int(config.threads),
+    precision: config.precision || undefined,
     queueLimit: int(config.queueLimit),
   });
 }
@@ -61,6 +65,8 @@ export = function (RED: NodeAPI): void {
     (node as AgeRuntimeConfigNode & { describe(): Promise<object> }).describe = async () => ({
       provider: runtime?.provider ?? null,
       requested: options?.provider ?? null,
+      precision: options?.precision ?? RUNTIME_DEFAULTS.precision,
+      models: runtime?.modelPrecisions ?? {},
       modelDir: options?.modelDir ?? null,
       clients: clients.size,
       warnings: runtime?.warnings ?? [],
