@@ -251,13 +251,14 @@ describe('FFHQ recipe: pixel steps written by hand', function () {
 
 describe('alignment options', function () {
   it('fills in the defaults', function () {
-    assert.deepEqual(validateAlignOptions({}), { size: 256, mode: 'largest', maxPixels: 40_000_000, minFaceSize: 20, transformSize: 4096, enablePadding: true, detectMaxSide: 2048 });
+    assert.deepEqual(validateAlignOptions({}), { size: 256, mode: 'largest', maxPixels: 40_000_000, minFaceSize: 20, transformSize: 4096, resample: 'ffhq', enablePadding: true, detectMaxSide: 2048 });
   });
 
   it('names the option, what it takes and what it received', function () {
     assert.throws(() => validateAlignOptions({ size: 300 }), { name: 'TypeError', message: 'Expected one of 256, 512, 1024 for size but received 300 of type number' });
     assert.throws(() => validateAlignOptions({ mode: 'some' as never }), { name: 'TypeError', message: "Expected 'largest' or 'all' for mode but received some of type string" });
     assert.throws(() => validateAlignOptions({ maxPixels: 0 }), { name: 'TypeError', message: 'Expected positive integer for maxPixels but received 0 of type number' });
+    assert.throws(() => validateAlignOptions({ resample: 'nearest' as never }), { name: 'TypeError', message: "Expected 'ffhq' or 'sam' for resample but received nearest of type string" });
     assert.throws(() => validateAlignOptions({ minFaceSize: -1 }), { name: 'TypeError', message: 'Expected number >= 0 for minFaceSize but received -1 of type number' });
   });
 });

@@ -109,6 +109,7 @@ describe('age-transform align (CLI)', function () {
       [['align', portrait], 'age-transform align: --out is required (see: age-transform help align)'],
       [['align', '--out', out], 'age-transform align: expected one IMAGE but received 0 (see: age-transform help align)'],
       [['align', portrait, '--out', out, '--size', '300'], 'age-transform align: --size must be 256, 512 or 1024 (received "300") (see: age-transform help align)'],
+      [['align', portrait, '--out', out, '--resample', 'nearest'], 'age-transform align: --resample must be ffhq or sam (received "nearest") (see: age-transform help align)'],
       [['align', portrait, '--out', out, '--detector', 'yolo'], 'age-transform align: --detector must be ssd or tiny (received "yolo") (see: age-transform help align)'],
       [['align', portrait, '--out', out, '--min-confidence', '1.5'], 'age-transform align: --min-confidence must be a number from 0 to 1 (received "1.5") (see: age-transform help align)'],
       [['align', portrait, '--out', out, '--bogus'], 'age-transform align: unknown option --bogus (see: age-transform help align)'],
@@ -133,7 +134,7 @@ describe('age-transform align (CLI)', function () {
     assert.match(list.stdout, /^usage: age-transform <command> \[options\]\n/);
     assert.match(list.stdout, /\n {2}align +find faces in an image and crop them by the FFHQ recipe \(SAM input\)\n/);
     const usage = await inProcess(['help', 'align']);
-    assert.match(usage.stdout, /^usage: age-transform align IMAGE --out OUT\.png \[--size 256\|512\|1024\] \[--all\] \[--json\]\n/);
+    assert.match(usage.stdout, /^usage: age-transform align IMAGE --out OUT\.png \[--size 256\|512\|1024\] \[--resample ffhq\|sam\] \[--all\] \[--json\]\n/);
     assert.equal((await inProcess([])).code, EXIT.BAD_INPUT);
   });
 });

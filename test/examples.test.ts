@@ -115,6 +115,22 @@ describe('example flows', function () {
     assert.deepEqual(noFace.body, { error: 'no face found in the image' });
   });
 
+  it('HTTP kiosk answers 503 with Retry-After when the runtime is busy', async function () {
+    const flow = example('http-kiosk', outDir);
+    Object.assign(flow.find((n) => n.type === 'age-runtime')!, { queueLimit: 1 });
+    await helper.load(allNodes, flow as TestFlows);
+    const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
+    const replies = await Promise.all(Array.from({ length: 4 }, () => request(nodeApi!.httpNode).post('/age?target=70').set('Content-Type', 'image/png').send(photo)));
+    const busy = replies.filter((r) => r.status === 503);
+    assert.ok(busy.length >= 1, `statuses ${replies.map((r) => r.status).join(', ')}`);
+    assert.ok(replies.some((r) => r.status === 200), 'the admitted request is served');
+    for (const reply of busy) {
+      assert.match(String(reply.headers['retry-after']), /^\d+$/);
+      assert.match(reply.body.error, /age runtime is busy/);
+    }
+    assert.ok(replies.every((r) => r.status === 200 || r.status === 503), 'no 400 for overload');
+  });
+
   it('the dashboard example loads with FlowFuse Dashboard 2', async function () {
     const flow = example('dashboard-age-slider', outDir);
     await helper.load([...allNodes, ...dashboardNodes], flow as TestFlows);

@@ -184,10 +184,34 @@ describe('face-align node', function () {
     }
   });
 
+  it("resample 'sam' samples the quad straight to the output size: same placement, other pixels", async function () {
+    const aligned = async (resample: string): Promise<Aligned> => {
+      const { fa, out } = await load({ resample });
+      const got = next<Aligned>(out);
+      fa.receive({ payload: photo });
+      const msg = await got;
+      await helper.unload();
+      return msg;
+    };
+    const ffhq = await aligned('ffhq');
+    const sam = await aligned('sam');
+    assert.deepEqual(sam.face.quad, ffhq.face.quad);
+    const [a, b] = await Promise.all([ffhq, sam].map((m) => sharp(m.payload).raw().toBuffer()));
+    assert.equal(a!.length, b!.length);
+    assert.ok(!a!.equals(b!), 'the two resamplings give different pixels');
+  });
+
   it('refuses bad settings at deploy with a message in the log', async function () {
     await load({ size: 300 });
     const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
     const errorsLogged = log.args.map(([entry]) => entry).filter((e) => e.id === 'fa' && e.level === 20).map((e) => String(e.msg));
     assert.deepEqual(errorsLogged, ['invalid face-align settings: Expected one of 256, 512, 1024 for size but received 300 of type number']);
+  });
+
+  it('refuses an unknown resample at deploy', async function () {
+    await load({ resample: 'nearest' });
+    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
+    const errorsLogged = log.args.map(([entry]) => entry).filter((e) => e.id === 'fa' && e.level === 20).map((e) => String(e.msg));
+    assert.deepEqual(errorsLogged, ["invalid face-align settings: Expected 'ffhq' or 'sam' for resample but received nearest of type string"]);
   });
 });

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
-import { animationCodes, checkAnimationSize, checkStripWidth, labelOverlay, makeAnimation, makeStrip, renderFaces, svgTextRenders, validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output';
+import { animationCodes, checkAnimationSize, makeAnimation } from '../lib/sam/animation';
+import { labelOverlay, svgTextRenders } from '../lib/sam/labels';
+import { validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output-options';
+import { renderFaces } from '../lib/sam/render';
+import { checkStripWidth, makeStrip } from '../lib/sam/strip';
 import type { SamModels } from '../lib/sam/models';
 import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion, type Affine } from '../lib/sam/paste';
 import type { RgbImage } from '../lib/sam/image';

@@ -9,7 +9,7 @@ import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
-import type { PathReport } from '../lib/optimize/optimize';
+import type { PathReport } from '../lib/optimize/report';
 import { FIXTURES, TINY_MODELS } from './paths';
 
 helper.init(require.resolve('node-red'));

@@ -112,7 +112,8 @@ describe('runtime: worker and queue', function () {
     assert.equal(refused.length, 150);
     for (const r of refused) {
       assert.ok(r.reason instanceof RuntimeError);
-      assert.equal(r.reason.message, 'age runtime queue is full (50 jobs waiting); job rejected');
+      assert.equal(r.reason.code, 'EBUSY');
+      assert.equal(r.reason.message, `age runtime is busy (50 jobs waiting); try again in ${r.reason.retryAfter} s`);
     }
     assert.equal(runtime.pending, 0);
     assert.deepEqual(await runtime.call('test.echo', { again: true }), { again: true }, 'the queue takes jobs again once drained');
@@ -125,7 +126,7 @@ describe('runtime: worker and queue', function () {
     const answered = settled.map((s, i) => [i, s.status === 'fulfilled' ? s.value.age.data[0] : null] as const).filter(([, a]) => a !== null);
     assert.equal(answered.length, 50);
     for (const [i, measured] of answered) assert.ok(Math.abs((measured as number) - (i % 100)) < 1, `job ${i} got age ${measured}`);
-    assert.equal(settled.filter((s) => s.status === 'rejected' && (s.reason as RuntimeError).code === 'EQUEUEFULL').length, 150);
+    assert.equal(settled.filter((s) => s.status === 'rejected' && (s.reason as RuntimeError).code === 'EBUSY').length, 150);
     await age.release();
   });
 

@@ -12,6 +12,16 @@ import { quadTransform } from './warp';
 /** Which faces an image yields. */
 export type AlignMode = 'largest' | 'all';
 
+/**
+ * How the quad is resampled: `ffhq` as NVlabs' download_ffhq.py does it (bilinear onto a
+ * 4096 grid, then Lanczos down); `sam` as SAM's inference script (scripts/align_all_parallel.py)
+ * does it, bilinear straight onto the output grid (transform_size = output_size).
+ */
+export type AlignResample = 'ffhq' | 'sam';
+
+/** The resample choices, for validation and the CLI. */
+export const ALIGN_RESAMPLES: readonly AlignResample[] = ['ffhq', 'sam'];
+
 /** Options of {@link alignImage} and {@link alignFace}. */
 export interface AlignOptions {
   /** Output side in pixels: 256, 512 or 1024. */
@@ -24,6 +34,8 @@ export interface AlignOptions {
   minFaceSize: number;
   /** The official supersampled transform size; its effect is reproduced (see alignFace). */
   transformSize: number;
+  /** `ffhq` (supersampled, the default) or `sam` (sampled straight to the output size). */
+  resample: AlignResample;
   /** Reflect-pad with blur and median fill where the quad leaves the image. */
   enablePadding: boolean;
   /** Images larger than this (longer side) are downscaled for detection only. */
@@ -37,6 +49,7 @@ export const ALIGN_DEFAULTS: Readonly<AlignOptions> = {
   maxPixels: 40_000_000,
   minFaceSize: 20,
   transformSize: FFHQ.TRANSFORM_SIZE,
+  resample: 'ffhq',
   enablePadding: true,
   detectMaxSide: 2048,
 };
@@ -86,6 +99,7 @@ export function validateAlignOptions(options: Partial<AlignOptions> = {}): Align
   if (!Number.isInteger(o.maxPixels) || o.maxPixels < 1) throw invalid('maxPixels', 'positive integer', o.maxPixels);
   if (typeof o.minFaceSize !== 'number' || !(o.minFaceSize >= 0)) throw invalid('minFaceSize', 'number >= 0', o.minFaceSize);
   if (!Number.isInteger(o.transformSize) || o.transformSize < 1 || o.transformSize > 8192) throw invalid('transformSize', 'integer between 1 and 8192', o.transformSize);
+  if (!ALIGN_RESAMPLES.includes(o.resample)) throw invalid('resample', "'ffhq' or 'sam'", o.resample);
   if (typeof o.enablePadding !== 'boolean') throw invalid('enablePadding', 'boolean', o.enablePadding);
   if (!Number.isInteger(o.detectMaxSide) || o.detectMaxSide < 64) throw invalid('detectMaxSide', 'integer >= 64', o.detectMaxSide);
   return o;
@@ -120,8 +134,8 @@ export function supersampleFactor(plan: AlignPlan, transformSize: number): numbe
  * Aligns one face of a decoded image by the FFHQ recipe, given its 68 landmarks.
  * @param img decoded source (see decodeImage)
  * @param landmarks 68 iBUG points in `img` pixels
- * @param options size (256), transformSize (4096), enablePadding (true); `supersample`
- *   overrides the transform grid factor (tests use it to run the literal 4096 path)
+ * @param options size (256), transformSize (4096), resample ('ffhq'; 'sam' samples the quad
+ *   straight to `size`, no supersampling), enablePadding (true); `supersample` overrides the transform grid factor (tests use it to run the literal 4096 path)
  * @returns the aligned RGB (size x size, 3 bytes a pixel), the plan and the source quad and transform
  * @throws {RangeError} for bad landmarks
  * @example const face = await alignFace(img, detection.landmarks, { size: 256 });
@@ -129,9 +143,9 @@ export function supersampleFactor(plan: AlignPlan, transformSize: number): numbe
 export async function alignFace(
   img: RgbImage,
   landmarks: readonly Point[],
-  options: Partial<Pick<AlignOptions, 'size' | 'transformSize' | 'enablePadding'>> & { supersample?: number } = {},
+  options: Partial<Pick<AlignOptions, 'size' | 'transformSize' | 'resample' | 'enablePadding'>> & { supersample?: number } = {},
 ): Promise<{ rgb: Buffer; size: number; quad: Quad; transform: Affine; plan: AlignPlan }> {
-  const { size, transformSize, enablePadding } = validateAlignOptions(options);
+  const { size, transformSize, resample, enablePadding } = validateAlignOptions(options);
   const q = ffhqQuad(landmarks);
   const plan = planAlignment(q, img.width, img.height, size, enablePadding);
 
@@ -153,8 +167,9 @@ export async function alignFace(
     work = { data: await padBlend(padded, plan.pad, plan.blur), width: padded.width, height: padded.height };
   }
 
-  // Transform: bilinear quad warp onto a supersampled grid, then Lanczos down to the output.
-  const k = options.supersample ?? supersampleFactor(plan, transformSize);
+  // Transform: bilinear quad warp onto a supersampled grid, then Lanczos down to the output
+  // (SAM's own script: straight onto the output grid).
+  const k = options.supersample ?? (resample === 'sam' ? 1 : supersampleFactor(plan, transformSize));
   const grid = size * k;
   const warped = await quadTransform(work, plan.quad, grid);
   const rgb = k === 1 ? warped : await sharp(warped, { raw: { width: grid, height: grid, channels: 3 } }).resize(size, size, { kernel: 'lanczos3' }).raw().toBuffer();

@@ -6,13 +6,15 @@ import { EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Com
 import { AgeRuntime } from '../runtime/runtime';
 import { runtimeDetector } from '../face/detector';
 import type { DetectFn, DetectorName } from '../face/types';
-import { ALIGN_DEFAULTS, alignImage } from './align';
+import { ALIGN_DEFAULTS, ALIGN_RESAMPLES, alignImage, type AlignResample } from './align';
 import { ALIGN_SIZES } from './ffhq';
 import { FACE_DEFAULTS } from '../face/face-ops';
 
-const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--all] [--json]
+const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--resample ffhq|sam] [--all] [--json]
   --out PATH            where the aligned PNG goes; with --all, a folder (created if needed)
   --size N              output side: 256 (default), 512 or 1024
+  --resample R          ffhq (default: NVlabs' 4096 supersample) or sam (SAM's inference script:
+                        the quad sampled straight to the output size)
   --all                 every face (IMAGE-face1.png, ... left to right), not only the largest
   --json                print one JSON object per face: file, score, box, landmarks, quad, transform, out
   --detector NAME       ssd (default, more accurate) or tiny (faster)
@@ -24,6 +26,7 @@ exit codes: 0 faces written, 2 bad arguments or image, 3 no face found`;
 const OPTIONS = {
   out: { type: 'string' },
   size: { type: 'string' },
+  resample: { type: 'string' },
   all: { type: 'boolean' },
   json: { type: 'boolean' },
   detector: { type: 'string' },
@@ -51,6 +54,8 @@ export const alignCommand: Command = {
     const out = values.out;
     if (!out) throw new UsageError('--out is required');
     const size = numberOption('size', values.size, (n) => (ALIGN_SIZES as readonly number[]).includes(n), ALIGN_SIZES.join(', ').replace(/, (\d+)$/, ' or $1')) ?? ALIGN_DEFAULTS.size;
+    const resample = (values.resample ?? ALIGN_DEFAULTS.resample) as AlignResample;
+    if (!ALIGN_RESAMPLES.includes(resample)) throw new UsageError(`--resample must be ffhq or sam (received "${resample}")`);
     const detector = values.detector ?? FACE_DEFAULTS.detector;
     if (detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector must be ssd or tiny (received "${detector}")`);
     const minConfidence = numberOption('min-confidence', values['min-confidence'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
@@ -67,7 +72,7 @@ export const alignCommand: Command = {
     };
     let result;
     try {
-      result = await alignImage(input, detect, { size, mode: values.all ? 'all' : 'largest', minFaceSize, maxPixels, name: file });
+      result = await alignImage(input, detect, { size, resample, mode: values.all ? 'all' : 'largest', minFaceSize, maxPixels, name: file });
     } finally {
       await runtime?.close();
     }

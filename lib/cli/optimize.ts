@@ -10,9 +10,11 @@ import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { ENCODER_SIZE } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
-import { generate, validateOutputOptions } from '../sam/output';
+import { generate } from '../sam/output';
+import { validateOutputOptions } from '../sam/output-options';
 import { OPTIMIZE_DEFAULTS } from '../optimize/options';
-import { optimizePath, type PathReport } from '../optimize/optimize';
+import { optimizePath } from '../optimize/optimize';
+import type { PathReport } from '../optimize/report';
 import type { Backend } from '../sam/measure';
 
 const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]

@@ -11,7 +11,8 @@ import { parseAges } from '../sam/ages';
 import { ENCODER_SIZE, encodeAges } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
 import { AGE_SIZE, measureAges, type Backend } from '../sam/measure';
-import { generate, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output';
+import { generate } from '../sam/output';
+import { OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
 import type { Tensor } from '../tensor';
 
 const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]

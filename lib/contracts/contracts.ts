@@ -96,7 +96,7 @@ export interface ModelEntry {
 export class ContractError extends Error {
   constructor(
     message: string,
-    readonly code: 'ENOFOLDER' | 'ENOFILE' | 'EMANIFEST' | 'ECORRUPT' | 'ESIGNATURE',
+    readonly code: 'ENOFOLDER' | 'ENOFILE' | 'EMANIFEST' | 'ECORRUPT' | 'ESIGNATURE' | 'ECONFINED',
   ) {
     super(message);
     this.name = 'ContractError';

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { TensorMap } from '../tensor';
 import type { ValueSignature } from '../contracts/contracts';
 
@@ -18,7 +19,7 @@ export interface WorkerInit {
 /** Requests from the main thread to the worker. */
 export type Request =
   | { kind: 'load'; id: number; key: string; file: string }
-  | { kind: 'run'; id: number; key: string; file: string; feeds: TensorMap; outputs?: string[] }
+  | { kind: 'run'; id: number; key: string; file: string; feeds: TensorMap; outputs?: string[]; repeat?: Record<string, number> }
   | { kind: 'dispose'; id: number; key: string }
   | { kind: 'call'; id: number; op: string; args: unknown }
   | { kind: 'stats'; id: number }
@@ -43,5 +44,19 @@ export interface WorkerStats {
 /** Replies and notices from the worker. */
 export type Reply =
   | { kind: 'reply'; id: number; ok: true; result: unknown }
-  | { kind: 'reply'; id: number; ok: false; error: { message: string; code?: string } }
+  | { kind: 'reply'; id: number; ok: false; error: WireError }
   | { kind: 'warning'; message: string };
+
+/** An error as it crosses the thread: its class name, message and code; never its stack. */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+/** What a request is, for messages: `runtime operation "face.detect"`, `model run of aging.onnx`. */
+export function describeRequest(request: Pick<Request, 'kind'> & { op?: string; file?: string }): string {
+  if (request.kind === 'call') return `runtime operation "${request.op}"`;
+  if (request.kind === 'run') return `model run of ${basename(request.file ?? '')}`;
+  return `runtime request "${request.kind}"`;
+}

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { checkSignature, ContractError, findModel, PRECISION_CHOICES, type ModelEntry, type Precision, type PrecisionChoice, type ValueSignature } from '../contracts/contracts';
 import type { TensorMap } from '../tensor';
-import type { LoadResult, Provider, Reply, Request, WorkerInit, WorkerStats } from './protocol';
+import { Admission, type BusyError } from './admission';
+import { describeRequest, type LoadResult, type Provider, type Reply, type Request, type WorkerInit, type WorkerStats, type WireError } from './protocol';
 
 export type { Provider, WorkerStats } from './protocol';
 
@@ -22,10 +23,21 @@ export interface RuntimeOptions {
   threads: number;
   /** Model variants: `auto` takes `<name>.int8.onnx` where it exists and its report passed. */
   precision: PrecisionChoice;
-  /** Most jobs (runs and calls) waiting or running at once; more are rejected. */
+  /**
+   * Most messages admitted at once (docs/ADMISSION.md): a node refuses a new message with
+   * EBUSY beyond it. Jobs outside any message (the CLI, the library) count one each instead.
+   */
   queueLimit: number;
   /** Extra modules whose exported `ops` add worker operations (see `call`). */
   opModules: string[];
+  /** Longest wait for the job in flight when closing, in ms; then the worker is ended (below Node-RED's 15 s). */
+  closeTimeout: number;
+  /**
+   * Folders the model folder and every model file must resolve inside (symlinks and `..`
+   * resolved). The nodes pass Node-RED's user directory and settings.js `ageModelRoots`;
+   * empty allows any path (the CLI and the library read what their user names).
+   */
+  modelRoots: string[];
 }
 
 /** Every default of a runtime, in one place. */
@@ -37,6 +49,8 @@ export const RUNTIME_DEFAULTS: Readonly<RuntimeOptions> = {
   precision: 'auto',
   queueLimit: 50,
   opModules: [],
+  closeTimeout: 5000,
+  modelRoots: [],
 };
 
 const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
@@ -47,12 +61,44 @@ const MAX_RESTARTS_WITHOUT_REPLY = 3;
 export class RuntimeError extends Error {
   constructor(
     message: string,
-    readonly code: 'EQUEUEFULL' | 'ECRASHED' | 'ECLOSED' | 'ENOCUDA' | 'EWORKER',
+    readonly code: 'EBUSY' | 'ECLONE' | 'ECRASHED' | 'ECLOSED' | 'ENOCUDA' | 'EWORKER',
+    /** With EBUSY: whole seconds after which a retry is likely to be admitted. */
+    readonly retryAfter?: number,
   ) {
     super(message);
     this.name = 'RuntimeError';
   }
 }
+
+/** Classes an error may have in the worker and keeps on this side (by name). */
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = { Error, TypeError, RangeError, SyntaxError };
+
+/** Rebuilds an error that crossed the thread as data: its class, name and code survive; no stack does. */
+function reviveError(wire: WireError): Error {
+  if (wire.name === 'RuntimeError') return new RuntimeError(wire.message, (wire.code ?? 'EWORKER') as RuntimeError['code']);
+  if (wire.name === 'ContractError') return new ContractError(wire.message, wire.code as ContractError['code']);
+  const err = new (ERROR_CLASSES[wire.name] ?? Error)(wire.message);
+  if (!(wire.name in ERROR_CLASSES)) err.name = wire.name;
+  if (wire.code !== undefined) Object.assign(err, { code: wire.code });
+  return err;
+}
+
+/** Whether `path` is `root` or inside it. */
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Real path of what exists, else the lexical path (a missing file is reported as missing later). */
+function real(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+const CONFINE_HINT = 'allow its folder in settings.js ageModelRoots, or set ageConfineModels: false';
 
 /**
  * Checks and completes runtime settings.
@@ -61,7 +107,7 @@ export class RuntimeError extends Error {
  */
 export function validateRuntimeOptions(options: Partial<RuntimeOptions>): RuntimeOptions {
   const merged: RuntimeOptions = { ...RUNTIME_DEFAULTS, ...stripUndefined(options) };
-  const { modelDir, provider, deviceId, threads, precision, queueLimit, opModules } = merged;
+  const { modelDir, provider, deviceId, threads, precision, queueLimit, opModules, closeTimeout, modelRoots } = merged;
   const got = (value: unknown): string => `${JSON.stringify(value)} of type ${typeof value}`;
   if (typeof modelDir !== 'string' || modelDir === '') throw new TypeError(`Expected a folder path for modelDir but received ${got(modelDir)}`);
   if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new RangeError(`Expected one of auto, cuda, cpu for provider but received ${got(provider)}`);
@@ -70,6 +116,8 @@ export function validateRuntimeOptions(options: Partial<RuntimeOptions>): Runtim
   if (!PRECISION_CHOICES.includes(precision)) throw new RangeError(`Expected one of ${PRECISION_CHOICES.join(', ')} for precision but received ${got(precision)}`);
   if (!Number.isInteger(queueLimit) || queueLimit < 1) throw new RangeError(`Expected a positive integer for queueLimit but received ${got(queueLimit)}`);
   if (!Array.isArray(opModules) || !opModules.every((m) => typeof m === 'string')) throw new TypeError(`Expected an array of module paths for opModules but received ${got(opModules)}`);
+  if (!Number.isInteger(closeTimeout) || closeTimeout < 0 || closeTimeout > 14_000) throw new RangeError(`Expected an integer between 0 and 14000 (ms) for closeTimeout but received ${got(closeTimeout)}`);
+  if (!Array.isArray(modelRoots) || !modelRoots.every((m) => typeof m === 'string' && m !== '')) throw new TypeError(`Expected an array of folder paths for modelRoots but received ${got(modelRoots)}`);
   return merged;
 }
 
@@ -102,6 +150,8 @@ interface Job {
   request: DistributiveOmit<Request, 'id'>;
   transfer: ArrayBuffer[];
   counted: boolean;
+  /** Queue order: the admission order of its message, so older messages' jobs go first. */
+  order: number;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -113,6 +163,11 @@ export interface RunOptions {
   outputs?: string[];
   /** Hand the feeds' buffers to the worker instead of copying them (they become unusable here). */
   transfer?: boolean;
+  /**
+   * Feeds of batch 1 to repeat along the batch axis in the worker, by name: `{ image: 101 }`
+   * sends one image and runs a batch of 101, so a big batch is never built on this thread.
+   */
+  repeat?: Record<string, number>;
 }
 
 /** A loaded model, shared by everything that opened the same file on this runtime. */
@@ -146,11 +201,17 @@ export class AgeRuntime extends EventEmitter {
   private closing: Promise<void> | undefined;
   private readonly refs = new Map<string, { count: number; load: Promise<LoadResult> }>();
   private readonly precisions = new Map<string, Precision>();
+  /** Messages admitted by the nodes of this runtime (docs/ADMISSION.md). */
+  readonly admission: Admission;
 
   private constructor(options: RuntimeOptions, provider: Provider) {
     super();
     this.options = options;
     this.currentProvider = provider;
+    this.admission = new Admission(
+      () => this.options.queueLimit,
+      (message, retryAfter) => new RuntimeError(message, 'EBUSY', retryAfter) as RuntimeError & BusyError,
+    );
   }
 
   /**
@@ -251,7 +312,7 @@ export class AgeRuntime extends EventEmitter {
     this.inFlight = undefined;
     this.restartsWithoutReply = 0;
     if (reply.ok) job.resolve(reply.result);
-    else job.reject(Object.assign(new Error(reply.error.message), reply.error.code ? { code: reply.error.code } : {}));
+    else job.reject(reviveError(reply.error));
     this.pump();
   }
 
@@ -276,21 +337,34 @@ export class AgeRuntime extends EventEmitter {
 
   private enqueue<T>(request: DistributiveOmit<Request, 'id'>, transfer: ArrayBuffer[], counted: boolean): Promise<T> {
     if (this.closing) return Promise.reject(new RuntimeError('age runtime is closed; job rejected', 'ECLOSED'));
-    if (counted && this.pending >= this.options.queueLimit) {
-      return Promise.reject(new RuntimeError(`age runtime queue is full (${this.options.queueLimit} jobs waiting); job rejected`, 'EQUEUEFULL'));
+    const ticket = this.admission.currentSeq();
+    // An admitted message's jobs are never refused: it was counted once, at the door.
+    if (counted && ticket === undefined && this.pending >= this.options.queueLimit) {
+      return Promise.reject(this.admission.busy(`${this.options.queueLimit} jobs waiting`));
     }
     return new Promise<T>((resolveJob, rejectJob) => {
-      this.queue.push({ request, transfer, counted, resolve: resolveJob as (v: unknown) => void, reject: rejectJob });
+      const job: Job = { request, transfer, counted, order: ticket ?? this.admission.nextOrder(), resolve: resolveJob as (v: unknown) => void, reject: rejectJob };
+      // Stable insert by order: FIFO among equals, older messages before newer ones.
+      let at = this.queue.length;
+      while (at > 0 && this.queue[at - 1].order > job.order) at--;
+      this.queue.splice(at, 0, job);
       this.pump();
     });
   }
 
   private pump(): void {
-    if (this.inFlight) return;
-    const job = this.queue.shift();
-    if (!job) return;
-    this.inFlight = job;
-    this.worker.postMessage({ ...job.request, id: this.nextId++ }, job.transfer);
+    while (!this.inFlight) {
+      const job = this.queue.shift();
+      if (!job) return;
+      this.inFlight = job;
+      try {
+        this.worker.postMessage({ ...job.request, id: this.nextId++ }, job.transfer);
+      } catch {
+        // DataCloneError and the like: this job cannot be sent; the next one may.
+        this.inFlight = undefined;
+        job.reject(new RuntimeError(`the arguments of ${describeRequest(job.request)} cannot be copied to the worker (functions, symbols and class instances cannot be sent)`, 'ECLONE'));
+      }
+    }
   }
 
   /**
@@ -308,6 +382,7 @@ export class AgeRuntime extends EventEmitter {
    * @throws {ContractError} ECORRUPT when onnxruntime cannot load the file
    */
   async acquire(file: string): Promise<ModelSession> {
+    this.confine(file);
     const key = resolve(file);
     let ref = this.refs.get(key);
     if (!ref) {
@@ -334,7 +409,7 @@ export class AgeRuntime extends EventEmitter {
     const run = (feeds: TensorMap, options: RunOptions = {}): Promise<TensorMap> => {
       if (released) return Promise.reject(new RuntimeError(`model ${key} was released; open it again to run it`, 'ECLOSED'));
       const transfer = options.transfer ? Object.values(feeds).map((t) => t.data.buffer as ArrayBuffer) : [];
-      return this.enqueue<TensorMap>({ kind: 'run', key, file: key, feeds, outputs: options.outputs }, transfer, true);
+      return this.enqueue<TensorMap>({ kind: 'run', key, file: key, feeds, outputs: options.outputs, repeat: options.repeat }, transfer, true);
     };
     const release = async (): Promise<void> => {
       if (released) return;
@@ -357,6 +432,7 @@ export class AgeRuntime extends EventEmitter {
   async openModel(name: string, required?: true): Promise<ModelSession>;
   async openModel(name: string, required: false): Promise<ModelSession | undefined>;
   async openModel(name: string, required = true): Promise<ModelSession | undefined> {
+    this.confineFolder();
     const entry = findModel(this.modelDir, name, required, this.options.precision);
     if (!entry) return undefined;
     const session = await this.acquire(entry.file);
@@ -370,6 +446,38 @@ export class AgeRuntime extends EventEmitter {
     return { ...session, entry };
   }
 
+  /**
+   * Checks that the model folder lies inside the allowed roots. The check is lexical (`..`
+   * resolved): a folder the deployer symlinked into the user directory stays allowed.
+   * @throws {ContractError} ECONFINED
+   */
+  private confineFolder(): void {
+    const roots = this.options.modelRoots;
+    if (roots.length === 0) return;
+    const dir = this.modelDir;
+    if (!roots.some((root) => inside(resolve(root), dir) || inside(real(root), real(dir)))) {
+      throw new ContractError(
+        'model folder lies outside the allowed model folders (the Node-RED user directory and settings.js ageModelRoots); move it there, allow it in ageModelRoots, or set ageConfineModels: false',
+        'ECONFINED',
+      );
+    }
+  }
+
+  /**
+   * Checks that a model file's real path (symlinks resolved) stays inside the model folder's
+   * real path or a root's: a model file linked to /etc/passwd is never opened.
+   * @throws {ContractError} ECONFINED
+   */
+  private confine(file: string): void {
+    const roots = this.options.modelRoots;
+    if (roots.length === 0) return;
+    this.confineFolder();
+    const target = real(file);
+    if (![this.modelDir, ...roots].some((root) => inside(real(root), target))) {
+      throw new ContractError(`model file ${basename(file)} resolves outside the allowed model folders; ${CONFINE_HINT}`, 'ECONFINED');
+    }
+  }
+
   /** Counters of the worker, plus the runtime's own. */
   async stats(): Promise<WorkerStats & { restarts: number; pending: number; provider: Provider }> {
     const worker = await this.enqueue<WorkerStats>({ kind: 'stats' }, [], false);
@@ -377,32 +485,40 @@ export class AgeRuntime extends EventEmitter {
   }
 
   /**
-   * Waits for the job in flight, rejects jobs not yet started, releases every session and ends the worker.
-   * Safe to call more than once.
+   * Waits for the job in flight (at most `closeTimeout` ms, then rejects it), rejects jobs not
+   * yet started, releases every session and ends the worker. Safe to call more than once.
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     const queued = this.queue.splice(0);
     for (const job of queued) job.reject(new RuntimeError('age runtime is closed; job rejected', 'ECLOSED'));
-    const inFlight = this.inFlight;
+    this.admission.clear();
+    const deadline = Date.now() + this.options.closeTimeout;
+    const timeLeft = (): Promise<'late'> => new Promise((done) => setTimeout(() => done('late'), Math.max(0, deadline - Date.now())).unref());
+    const settled = (job: Job): Promise<void> =>
+      new Promise<void>((done) => {
+        const { resolve: ok, reject: fail } = job;
+        job.resolve = (v) => { ok(v); done(); };
+        job.reject = (e) => { fail(e); done(); };
+      });
     this.closing = (async () => {
-      if (inFlight) {
-        await new Promise<void>((done) => {
-          const finish = (): void => done();
-          const { resolve: ok, reject: fail } = inFlight;
-          inFlight.resolve = (v) => { ok(v); finish(); };
-          inFlight.reject = (e) => { fail(e); finish(); };
-        });
-      }
+      let late = false;
+      const inFlight = this.inFlight;
+      if (inFlight) late = (await Promise.race([settled(inFlight), timeLeft()])) === 'late';
       this.refs.clear();
-      if (!this.workerGaveUp) {
+      if (!this.workerGaveUp && !late) {
         // Release the sessions in the worker before ending it, so native memory is freed now.
-        await new Promise<unknown>((done) => {
-          this.queue.push({ request: { kind: 'shutdown' }, transfer: [], counted: false, resolve: done, reject: done });
-          this.pump();
-        });
+        const shutdown: Job = { request: { kind: 'shutdown' }, transfer: [], counted: false, order: 0, resolve: () => undefined, reject: () => undefined };
+        this.queue.push(shutdown);
+        this.pump();
+        late = (await Promise.race([settled(shutdown), timeLeft()])) === 'late';
       }
-      await this.worker.terminate();
+      const stuck = this.inFlight;
+      this.inFlight = undefined;
+      stuck?.reject(new RuntimeError('age runtime is closed; the job in flight did not finish in time and was stopped', 'ECLOSED'));
+      // terminate() resolves once native code returns to JS: never wait for it past the deadline.
+      await Promise.race([this.worker.terminate(), late ? Promise.resolve() : timeLeft()]);
+      this.workerAlive = false;
     })();
     return this.closing;
   }

@@ -3,7 +3,7 @@
 // request at a time; results go back as transferred buffers.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import type { LoadResult, Provider, Reply, Request, WorkerInit, WorkerStats } from './protocol';
+import { describeRequest, type LoadResult, type Provider, type Reply, type Request, type WireError, type WorkerInit, type WorkerStats } from './protocol';
 import type { ValueSignature } from '../contracts/contracts';
 import type { TensorMap } from '../tensor';
 
@@ -57,10 +57,21 @@ function signature(metadata: readonly ort.InferenceSession.ValueMetadata[]): Val
   return metadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
 }
 
-async function run(key: string, file: string, feeds: TensorMap, outputs?: string[]): Promise<TensorMap> {
+/** A batch-1 tensor repeated `count` times along the batch axis (built here, off the main thread). */
+function repeated(t: TensorMap[string], count: number): TensorMap[string] {
+  if (t.dims[0] !== 1 || !Number.isInteger(count) || count < 1) throw new RangeError(`Expected a batch-1 feed and a positive count to repeat but received dims [${t.dims.join(',')}] and ${count}`);
+  const data = new Float32Array(count * t.data.length);
+  for (let k = 0; k < count; k++) data.set(t.data, k * t.data.length);
+  return { dims: [count, ...t.dims.slice(1)], data };
+}
+
+async function run(key: string, file: string, feeds: TensorMap, outputs?: string[], repeat: Record<string, number> = {}): Promise<TensorMap> {
   const s = await session(key, file);
   const inputs: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', t.data, t.dims);
+  for (const [name, fed] of Object.entries(feeds)) {
+    const t = repeat[name] === undefined ? fed : repeated(fed, repeat[name]);
+    inputs[name] = new ort.Tensor('float32', t.data, t.dims);
+  }
   const started = performance.now();
   const results = outputs ? await s.run(inputs, outputs) : await s.run(inputs);
   stats.runMs += performance.now() - started;
@@ -94,7 +105,7 @@ async function handle(request: Request): Promise<unknown> {
       return result;
     }
     case 'run':
-      return run(request.key, request.file, request.feeds, request.outputs);
+      return run(request.key, request.file, request.feeds, request.outputs, request.repeat);
     case 'dispose': {
       const s = sessions.get(request.key);
       sessions.delete(request.key);
@@ -133,9 +144,23 @@ function post(reply: Reply, transfer: ArrayBuffer[] = []): void {
   port!.postMessage(reply, transfer);
 }
 
+/** An error as data for the main thread: class name, message, code (never a stack). */
+function toWire(err: unknown): WireError {
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+}
+
 port.on('message', (request: Request) => {
   handle(request).then(
-    (result) => post({ kind: 'reply', id: request.id, ok: true, result }, [...transferables(result)]),
-    (err: Error & { code?: string }) => post({ kind: 'reply', id: request.id, ok: false, error: { message: err?.message ?? String(err), code: err?.code } }),
+    (result) => {
+      try {
+        post({ kind: 'reply', id: request.id, ok: true, result }, [...transferables(result)]);
+      } catch {
+        // DataCloneError: the result cannot cross; the job fails, the worker lives on.
+        post({ kind: 'reply', id: request.id, ok: false, error: { name: 'RuntimeError', code: 'ECLONE', message: `the result of ${describeRequest(request)} cannot be copied back from the worker` } });
+      }
+    },
+    (err: unknown) => post({ kind: 'reply', id: request.id, ok: false, error: toWire(err) }),
   );
 });

@@ -61,6 +61,13 @@ export function rgbSharp(image: RgbImage): Sharp {
   });
 }
 
+/** Resizes RGB pixels to size x size (Lanczos), or returns them as they are. */
+export async function resizeRgb(image: RgbImage, size: number): Promise<RgbImage> {
+  if (image.width === size && image.height === size) return image;
+  const data = await rgbSharp(image).resize(size, size, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  return { data, width: size, height: size };
+}
+
 /** A square region of an image, in the pixels of the image resized to `of` x `of`. */
 export interface Crop {
   of: number;

@@ -1,6 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { checkLatent, codeAt, LAYERS, STYLE } from '../../lib/sam/latent';
-import { generate, validateOutputOptions, type GenerateResult, type OutputOptions } from '../../lib/sam/output';
+import { generate, type GenerateResult } from '../../lib/sam/output';
+import { validateOutputOptions, type OutputOptions } from '../../lib/sam/output-options';
 import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface AgeGenerateDef extends NodeDef {

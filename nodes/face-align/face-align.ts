@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions } from '../../lib/align/align';
+import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions, type AlignResample } from '../../lib/align/align';
 import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
 import { FACE_DEFAULTS } from '../../lib/face/face-ops';
 import { serveInput, statusBusy, settingsError } from '../shared/node-kit';
@@ -8,6 +8,7 @@ interface FaceAlignDef extends NodeDef {
   runtime: string;
   size: string | number;
   mode: AlignMode;
+  resample?: AlignResample;
   detector: DetectorOptions['detector'];
   minConfidence: string | number;
   minFaceSize: string | number;
@@ -30,6 +31,7 @@ function settingsFrom(config: FaceAlignDef): { align: AlignOptions; detector: De
   const align = validateAlignOptions({
     size: num(config.size, ALIGN_DEFAULTS.size),
     mode: config.mode || ALIGN_DEFAULTS.mode,
+    resample: config.resample || ALIGN_DEFAULTS.resample,
     minFaceSize: num(config.minFaceSize, ALIGN_DEFAULTS.minFaceSize),
     maxPixels: num(config.maxPixels, ALIGN_DEFAULTS.maxPixels),
   });

@@ -5,7 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ENCODER_SIZE } from '../../lib/sam/encode';
 import { imageToTensor } from '../../lib/sam/image';
 import { validateOptimizeOptions, type OptimizeInput } from '../../lib/optimize/options';
-import { optimizePath, type OptimizeProgress } from '../../lib/optimize/optimize';
+import { optimizePath } from '../../lib/optimize/optimize';
+import type { OptimizeProgress } from '../../lib/optimize/state';
 import { payloadImage, serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface PathOptimizeDef extends NodeDef {
