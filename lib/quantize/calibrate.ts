@@ -27,12 +27,7 @@ interface TensorStat {
   max: number;
   sumsq: number;
   count: number;
-  /** Values drawn at random from every run, for choosing the clipping range. */
-  sample: number[];
 }
-
-/** Values kept per tensor for the range search: enough to place a clipping point to a fraction of a percent. */
-const SAMPLE_SIZE = 4096;
 
 interface Plan {
   mode: 'calibrate' | 'evaluate';
@@ -135,9 +130,8 @@ async function calibrate(plan: Plan, models: Models): Promise<unknown> {
   const observe = plan.observe ?? {};
   const stats: Record<string, Record<string, TensorStat>> = {};
   for (const [name, o] of Object.entries(observe)) {
-    stats[name] = Object.fromEntries(o.tensors.map((t) => [t, { min: Infinity, max: -Infinity, sumsq: 0, count: 0, sample: [] }]));
+    stats[name] = Object.fromEntries(o.tensors.map((t) => [t, { min: Infinity, max: -Infinity, sumsq: 0, count: 0 }]));
   }
-  const pick = new SeededRandom(plan.seed + 17);
   const run = async (name: string, feeds: TensorMap): Promise<TensorMap> => {
     const o = observe[name];
     if (!o) return models.run(name, feeds);
@@ -151,9 +145,6 @@ async function calibrate(plan: Plan, models: Models): Promise<unknown> {
         if (v > s.max) s.max = v;
         s.sumsq += v * v;
       }
-      // The same number of random values from every run (all runs give tensors of one size).
-      const take = Math.ceil(SAMPLE_SIZE / plan.samples);
-      for (let k = 0; k < take; k++) s.sample.push(data[Math.floor(pick.uniform() * data.length)]);
       s.count += data.length;
     }
     return out;

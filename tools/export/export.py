@@ -119,6 +119,7 @@ def export_all(args, out: str) -> None:
                                     'it to 112x112 before this model',
                       'embedding': 'L2-normalised'}))
 
+    names = [job[0] for job in jobs]
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(out)}.partial-', dir=parent)
@@ -153,6 +154,7 @@ def export_all(args, out: str) -> None:
             from quantize import QuantizeError, quantize_folder
 
             t = time.time()
+            del sam, dex, arcface, module, jobs[:]  # the PyTorch modules are done with; the int8 step needs the memory
             try:
                 results = quantize_folder(tmp, calibration=args.calibration, node=args.node, log=log,
                                           rejected=args.int8_rejected)
@@ -175,7 +177,7 @@ def export_all(args, out: str) -> None:
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-    log(f'model folder {args.out} ready ({len(jobs)} models) in {time.time() - t0:.1f} s')
+    log(f'model folder {args.out} ready ({len(names)} models) in {time.time() - t0:.1f} s')
 
 
 def main(argv=None) -> int:

@@ -5,8 +5,7 @@ usage: /usr/bin/python3 tools/export/quantize.py --models FOLDER [--calibration 
 
 For inversion, aging, generator, generator-256 and age (the ones present): Conv, and MatMul/Gemm
 with a large weight, get int8 weights (per output channel, symmetric) and uint8 activations
-(per tensor, asymmetric; ranges from the float graph on calibration inputs, clipped where that
-lowers the int8 error); onnxruntime fuses each
+(per tensor, asymmetric, min/max of the float graph on calibration inputs); onnxruntime fuses each
 DequantizeLinear -> op -> QuantizeLinear group into its int8 kernel (QLinearConv and the like).
 Calibration and the quality report run in onnxruntime-node (lib/quantize/calibrate.ts): the
 tensors quantized are ONNX tensors, and only onnxruntime runs the int8 graph, so both the ranges
@@ -157,33 +156,10 @@ def activation_params(lo: float, hi: float):
     return float(scale), zero
 
 
-# Shares of the calibrated range tried as the clipping range; the one with the least error
-# (rounding plus clipping) on the sampled values wins. Plain min/max spends most of the 256
-# levels on a few outliers.
-CLIP_SHARES = [1.0 - 0.025 * k for k in range(31)]
-
-
-def choose_range(stat: Dict) -> Dict:
-    """Adds 'lo', 'hi' (the clipping range) and 'mse' (its int8 error on the sample) to a tensor's stat."""
-    sample = np.asarray(stat.get('sample') or [0.0], dtype=np.float64)
-    lo0, hi0 = min(stat['min'], 0.0), max(stat['max'], 0.0)
-    best = None
-    for share in CLIP_SHARES:
-        lo, hi = lo0 * share, hi0 * share
-        scale, zero = activation_params(lo, hi)
-        q = np.clip(np.round(sample / scale) + zero, 0, 255)
-        mse = float(((sample - (q - zero) * scale) ** 2).mean())
-        if best is None or mse < best[0]:
-            best = (mse, lo, hi)
-    stat.update(mse=best[0], lo=best[1], hi=best[2])
-    return stat
-
-
 def activation_sqnr_db(stat: Dict) -> float:
-    """Signal (mean square over the calibration set) against the int8 error of the chosen range on the sample."""
-    if 'mse' not in stat:
-        choose_range(stat)
-    return _db(stat['sumsq'] / max(stat['count'], 1), stat['mse'])
+    """Signal (mean square over the calibration set) against uniform rounding noise (scale^2 / 12)."""
+    scale, _ = activation_params(stat['min'], stat['max'])
+    return _db(stat['sumsq'] / max(stat['count'], 1), scale * scale / 12.0)
 
 
 def screen(model, cands: List[Dict], stats: Dict[str, Dict]) -> List[Dict]:
@@ -225,8 +201,7 @@ def quantize_model(model, cands: List[Dict], stats: Dict[str, Dict], keep_float:
     producers = {out: i for i, n in enumerate(graph.node) for out in n.output}
     renamed = {}
     for t in activations:
-        stat = stats[t] if 'lo' in stats[t] else choose_range(stats[t])
-        scale, zero = activation_params(stat['lo'], stat['hi'])
+        scale, zero = activation_params(stats[t]['min'], stats[t]['max'])
         s_name, z_name = f'{t}_qscale', f'{t}_qzero'
         graph.initializer.extend([numpy_helper.from_array(np.array(scale, dtype=np.float32), s_name),
                                   numpy_helper.from_array(np.array(zero, dtype=np.uint8), z_name)])
@@ -338,19 +313,23 @@ def quantize_folder(folder: str, *, calibration: Optional[str] = None, node: str
     scratch = tempfile.mkdtemp(prefix='.int8-', dir=folder)
     results: Dict[str, Dict] = {}
     try:
-        models, cands, observe = {}, {}, {}
+        cands, observe = {}, {}
         for name in present:
+            for old in (f'{name}.int8.onnx', f'{name}.int8.json'):  # an earlier variant no longer matches
+                if os.path.exists(os.path.join(folder, old)):
+                    os.remove(os.path.join(folder, old))
             model = onnx.load(os.path.join(folder, f'{name}.onnx'))
             found = candidates(model)
             if not found:
                 results[name] = {'written': False, 'failure': None, 'reason': 'no layer to quantize (no Conv, large MatMul/Gemm or AveragePool)'}
                 log(f'int8 {name}: no layer to quantize, stays float32 only')
                 continue
-            models[name], cands[name] = model, found
+            cands[name] = found
             path = os.path.join(scratch, f'{name}.observe.onnx')
             write_observer(model, observed_tensors(found), path)
             observe[name] = {'file': path, 'tensors': observed_tensors(found)}
-        if not models:
+            del model  # full-size graphs are read again when needed: one in memory at a time
+        if not cands:
             return results
         source = {'kind': 'folder', 'dir': os.path.abspath(calibration)} if calibration else \
             {'kind': 'generated', 'seed': 1, 'how': 'random z -> mapping -> generator faces; their inversion + aging codes'}
@@ -358,20 +337,23 @@ def quantize_folder(folder: str, *, calibration: Optional[str] = None, node: str
                                 'seed': 1, 'calibration_dir': calibration, 'threads': threads,
                                 'out': os.path.join(scratch, 'stats.json')}, scratch, 'calibration')
 
-        attempts = {name: set() for name in models}
-        pending = list(models)
+        attempts = {name: set() for name in cands}
+        pending = list(cands)
         for attempt in (1, 2):
             built = {}
             for name in pending:
-                screened = screen(models[name], cands[name], stats['tensors'][name])
+                model = onnx.load(os.path.join(folder, f'{name}.onnx'))
+                screened = screen(model, cands[name], stats['tensors'][name])
                 keep = {c['name'] for c in screened if c['sqnr_db'] < SCREEN_DB} | attempts[name]
-                qmodel, chosen = quantize_model(models[name], screened, stats['tensors'][name], keep)
+                qmodel, chosen = quantize_model(model, screened, stats['tensors'][name], keep)
+                del model
                 if not chosen:
                     results[name] = {'written': False, 'failure': None, 'reason': 'every layer screened out (stays float32)'}
                     continue
                 path = os.path.join(scratch, f'{name}.int8.onnx')
                 onnx.save(qmodel, path)
-                built[name] = {'file': path, 'model': qmodel, 'keep': keep, 'chosen': chosen}
+                del qmodel
+                built[name] = {'file': path, 'keep': keep, 'chosen': chosen}
             if not built:
                 break
             report = run_node(node, {'mode': 'evaluate', 'folder': folder, 'candidates': {n: b['file'] for n, b in built.items()},
@@ -431,7 +413,7 @@ def int8_manifest(float_manifest: Dict, figures: Dict, source: Dict, result: Dic
     doc['precision'] = 'int8'
     doc['quantization'] = {
         'quantizer': f'tools/export/quantize.py {QUANTIZER_VERSION}',
-        'form': 'QDQ: int8 weights per output channel (symmetric), uint8 activations per tensor (asymmetric; range: the clipping of the calibrated range with the least int8 error)',
+        'form': 'QDQ: int8 weights per output channel (symmetric), uint8 activations per tensor (asymmetric, calibrated min/max)',
         'calibration': {**source, 'samples': samples},
         'layers': {'int8': result['quantized_layers'], 'float32': result['kept_float32']},
     }
