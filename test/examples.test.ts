@@ -14,6 +14,7 @@ const coreNodes = ['common/20-inject.js', 'common/21-debug.js', 'common/25-catch
   (file) => require(join(CORE, file)) as (RED: unknown) => void,
 );
 const pkg = require(join(ROOT, 'package.json')) as { 'node-red': { nodes: Record<string, string> } };
+const ourTypes = Object.keys(pkg['node-red'].nodes);
 const ourNodes = Object.values(pkg['node-red'].nodes).map((file) => require(join(ROOT, file)) as (RED: unknown) => void);
 const dashboardPkg = require('@flowfuse/node-red-dashboard/package.json') as { 'node-red': { nodes: Record<string, string> } };
 const dashboardNodes = Object.values(dashboardPkg['node-red'].nodes).map((file) => require(join(ROOT, 'node_modules', '@flowfuse', 'node-red-dashboard', file)) as (RED: unknown) => void);
@@ -49,6 +50,34 @@ const request = require('supertest') as (app: unknown) => ReturnType<typeof help
 
 const allNodes = [...coreNodes, ...ourNodes, captureNodeApi];
 
+const exampleFiles = (): string[] => readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.json')).sort();
+const readExample = (file: string): FlowNode[] => JSON.parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as FlowNode[];
+
+/** Node-RED's editor grid, in pixels. */
+const GRID = 20;
+
+/** The label the editor shows: our nodes' label.node text from their locale, else name, file name, URL or type. */
+function editorLabel(node: FlowNode): string {
+  if (!node.name && ourTypes.includes(node.type)) {
+    const locale = JSON.parse(readFileSync(join(ROOT, 'nodes', node.type, 'locales', 'en-US', `${node.type}.json`), 'utf8')) as Record<string, { label: { node: string } }>;
+    return locale[node.type].label.node.replace(/__(\w+)__/g, (_, key: string) => String(node[key === 'ages' ? 'targetAge' : key] ?? ''));
+  }
+  return String(node.name || node.filename || node.url || node.type);
+}
+
+/**
+ * The box a node takes on the canvas, as the editor sizes it: (x, y) is its centre; width
+ * grows with the label (about 7 px a character plus the icon, to whole grid cells, at least
+ * 100), height 30 or 15 per output port.
+ */
+function nodeBox(node: FlowNode): { left: number; right: number; top: number; bottom: number } {
+  const width = Math.max(100, GRID * Math.ceil((editorLabel(node).length * 7 + 50) / GRID));
+  const height = Math.max(30, (node.wires?.length ?? 0) * 15);
+  const x = node.x as number;
+  const y = node.y as number;
+  return { left: x - width / 2, right: x + width / 2, top: y - height / 2, bottom: y + height / 2 };
+}
+
 describe('example flows', function () {
   this.timeout(120000);
   let outDir: string;
@@ -61,13 +90,56 @@ describe('example flows', function () {
   useNodeRed();
 
   it('every example is valid JSON with our nodes wired to a runtime config', function () {
-    const files = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.json'));
-    assert.deepEqual(files.sort(), ['dashboard-age-slider.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
+    const files = exampleFiles();
+    assert.deepEqual(files, ['dashboard-age-slider.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
     for (const file of files) {
-      const flow = JSON.parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as FlowNode[];
+      const flow = readExample(file);
       const runtime = flow.find((n) => n.type === 'age-runtime');
       assert.ok(runtime, `${file} has an age-runtime`);
       for (const node of flow.filter((n) => ['face-align', 'age-encode', 'age-generate'].includes(n.type))) assert.equal(node.runtime, runtime.id, `${file}: ${node.type} uses it`);
+    }
+  });
+
+  it('all examples share one age-runtime config node: same id, same content (Import > Examples reuses it)', function () {
+    const runtimes = exampleFiles().map((file) => {
+      const found = readExample(file).filter((n) => n.type === 'age-runtime');
+      assert.equal(found.length, 1, `${file} has one age-runtime`);
+      return { file, runtime: found[0] };
+    });
+    for (const { file, runtime } of runtimes) {
+      assert.equal(runtime.id, '5a3a9e0000000001', `${file}: the shared runtime id`);
+      assert.equal(runtime.name, 'SAM models', `${file}: the shared runtime name`);
+      assert.equal(runtime.z, undefined, `${file}: a global config node`);
+      assert.deepEqual(runtime, runtimes[0].runtime, `${file} has the same runtime as ${runtimes[0].file}`);
+    }
+  });
+
+  it('examples are laid out on the grid with no overlapping nodes and no wire looping back', function () {
+    for (const file of exampleFiles()) {
+      const placed = readExample(file).filter((n) => typeof n.x === 'number' && typeof n.y === 'number');
+      assert.ok(placed.length >= 4, `${file} has nodes on the canvas`);
+      const boxes = new Map(placed.map((n) => [n.id, nodeBox(n)]));
+      for (const node of placed) {
+        const box = boxes.get(node.id)!;
+        assert.equal(box.left % GRID, 0, `${file}: ${editorLabel(node)} starts on the grid (left edge ${box.left})`);
+        assert.equal((node.y as number) % GRID, 0, `${file}: ${editorLabel(node)} sits on a grid row (y ${String(node.y)})`);
+        assert.ok(box.left >= 0 && box.top >= 0, `${file}: ${editorLabel(node)} is on the canvas`);
+      }
+      for (let i = 0; i < placed.length; i++) {
+        for (let j = i + 1; j < placed.length; j++) {
+          const a = boxes.get(placed[i].id)!;
+          const b = boxes.get(placed[j].id)!;
+          const apart = a.right + 10 <= b.left || b.right + 10 <= a.left || a.bottom + 10 <= b.top || b.bottom + 10 <= a.top;
+          assert.ok(apart, `${file}: "${editorLabel(placed[i])}" and "${editorLabel(placed[j])}" overlap`);
+        }
+      }
+      for (const node of placed) {
+        for (const target of (node.wires ?? []).flat()) {
+          const to = placed.find((n) => n.id === target);
+          assert.ok(to, `${file}: ${editorLabel(node)} is wired to a node on the canvas`);
+          assert.ok(boxes.get(target)!.left >= boxes.get(node.id)!.right + GRID, `${file}: the wire "${editorLabel(node)}" -> "${editorLabel(to)}" runs left to right`);
+        }
+      }
     }
   });
 

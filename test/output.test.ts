@@ -144,7 +144,7 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
     const photo = plain(400, 300, 40);
     const face = plain(64, 64, 240);
     const placement = { transform: similarity(1.1, 12, 80, 20), size: 256 };
-    const { image, region } = await pasteFace(photo, face, placement);
+    const { image, region } = await pasteFace(photo, face, placement, { colorMatch: false });
     assert.deepEqual([image.width, image.height], [400, 300]);
     const at = (x: number, y: number): number => image.data[(y * 400 + x) * 3];
     // The aligned centre lands at transform(127.5, 127.5).

@@ -1,7 +1,7 @@
 // `npm start`: runs Node-RED (the dev dependency) with this package's nodes, a user
 // directory inside the repo (.node-red/, ignored by git) and an example flow deployed.
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const userDir = process.env.NODE_RED_USER_DIR || join(root, '.node-red');
 const port = Number(process.env.PORT || 1880);
-const example = process.env.EXAMPLE || 'lifespan-strip';
 const pkg = require(join(root, 'package.json'));
+
+// EXAMPLE=<name> deploys that example (also over an earlier start's flows); a first start
+// without it deploys the lifespan strip.
+const examples = readdirSync(join(root, 'examples')).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+const example = process.env.EXAMPLE || undefined;
+if (example !== undefined && !examples.includes(example)) {
+  console.error(`EXAMPLE="${example}" is not an example; choose one of: ${examples.join(', ')}`);
+  process.exit(2);
+}
 
 mkdirSync(join(userDir, 'node_modules'), { recursive: true });
 mkdirSync(join(userDir, 'models'), { recursive: true });
@@ -26,16 +34,21 @@ const linked = join(userDir, 'node_modules', pkg.name);
 if (!existsSync(linked)) symlinkSync(root, linked, 'dir');
 
 // The nodes read models from <userDir>/models/sam-ffhq by default. Without an export of the
-// real SAM models, link the tiny test models so the example flows run end to end.
+// real SAM models, link the designed demo models shipped in the package, which show the
+// flow on a real face and say DEMO on every picture.
 const models = join(userDir, 'models', 'sam-ffhq');
+const demoModels = join(root, 'models', 'demo');
+const tinyModels = join(root, 'test', 'fixtures', 'models', 'tiny');
+// An earlier version linked the tiny test models here: move such a link to the demo models.
+if (existsSync(models) && lstatSync(models).isSymbolicLink() && readlinkSync(models) === tinyModels) unlinkSync(models);
 if (!existsSync(models)) {
-  const source = process.env.SAM_MODELS || join(root, 'test', 'fixtures', 'models', 'tiny');
-  symlinkSync(source, models, 'dir');
-  if (!process.env.SAM_MODELS) {
-    console.log('No exported SAM models: linking the tiny test models (they render 64x64 stand-ins, not faces).');
-    console.log('Export the real ones with: npm run models:export -- --sam sam_ffhq_aging.pt --out models/sam-ffhq');
-    console.log('then start with SAM_MODELS=models/sam-ffhq (after removing .node-red/models/sam-ffhq).');
-  }
+  symlinkSync(process.env.SAM_MODELS || demoModels, models, 'dir');
+}
+if (!process.env.SAM_MODELS && existsSync(models) && lstatSync(models).isSymbolicLink() && readlinkSync(models) === demoModels) {
+  console.log('No exported SAM models: using the designed demo models (models/demo). They keep your face and draw');
+  console.log('age cues by design (greying hair, lines, a softer child face); every picture says DEMO.');
+  console.log('Export the real ones with: npm run models:export -- --sam sam_ffhq_aging.pt --out models/sam-ffhq');
+  console.log('then start with SAM_MODELS=models/sam-ffhq (after removing .node-red/models/sam-ffhq).');
 }
 
 writeFileSync(
@@ -49,6 +62,8 @@ writeFileSync(
       credentialSecret: false,
       logging: { console: { level: 'info', metrics: false, audit: false } },
       editorTheme: { tours: false },
+      // No telemetry consent and update-notification prompt on a first start.
+      telemetry: { enabled: false, updateNotification: false },
     },
     null,
     2,
@@ -56,7 +71,15 @@ writeFileSync(
 );
 
 const flows = join(userDir, 'flows.json');
-if (!existsSync(flows)) copyFileSync(join(root, 'examples', `${example}.json`), flows);
+if (example !== undefined) {
+  if (existsSync(flows)) {
+    copyFileSync(flows, join(userDir, 'flows-before-example.json'));
+    console.log(`Deploying the ${example} example; the flows you had are kept in flows-before-example.json.`);
+  }
+  copyFileSync(join(root, 'examples', `${example}.json`), flows);
+} else if (!existsSync(flows)) {
+  copyFileSync(join(root, 'examples', 'lifespan-strip.json'), flows);
+}
 
 const red = require.resolve('node-red/red.js');
 const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit' });

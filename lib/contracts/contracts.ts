@@ -72,6 +72,8 @@ export interface Manifest {
   /** Absent for float32; `int8` for a quantized variant, which also carries its quality report. */
   precision?: Precision;
   report?: { pass?: boolean; figures?: Record<string, unknown> };
+  /** True for the designed demo models shipped in the package (models/demo), which only show what the flow does. */
+  demo?: boolean;
   [extra: string]: unknown;
 }
 
@@ -255,4 +257,20 @@ export function checkSignature(entry: Pick<ModelEntry, 'file' | 'role' | 'manife
     const found = `${describeSignature(toRecord(inputs))} -> ${describeSignature(toRecord(outputs))}`;
     throw new ContractError(`model ${entry.file} does not match the "${entry.role}" contract: expected ${expected}, found ${found}`, 'ESIGNATURE');
   }
+}
+
+/**
+ * Whether a model folder holds the package's designed demo models: some manifest there says
+ * `"demo": true`. Never throws: a missing or broken folder is not a demo folder (loading it
+ * reports the real problem).
+ * @example isDemoFolder('models/demo') // true
+ */
+export function isDemoFolder(dir: string): boolean {
+  return MODEL_FILES.some(({ name }) => {
+    try {
+      return (JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as Manifest).demo === true;
+    } catch {
+      return false;
+    }
+  });
 }

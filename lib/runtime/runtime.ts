@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { checkSignature, ContractError, findModel, PRECISION_CHOICES, type ModelEntry, type Precision, type PrecisionChoice, type ValueSignature } from '../contracts/contracts';
+import { checkSignature, ContractError, findModel, isDemoFolder, PRECISION_CHOICES, type ModelEntry, type Precision, type PrecisionChoice, type ValueSignature } from '../contracts/contracts';
 import type { TensorMap } from '../tensor';
 import { Admission, type BusyError } from './admission';
 import { describeRequest, type LoadResult, type Provider, type Reply, type Request, type WorkerInit, type WorkerStats, type WireError } from './protocol';
@@ -263,6 +263,15 @@ export class AgeRuntime extends EventEmitter {
   /** Folder the models are read from, made absolute. */
   get modelDir(): string {
     return resolve(this.options.modelDir);
+  }
+
+  /**
+   * Whether the model folder holds the package's designed demo models (manifests say `demo`):
+   * nodes then say "demo models" in their status. Read from the manifests on each call, so a
+   * folder replaced by a real export is seen at once.
+   */
+  get demo(): boolean {
+    return isDemoFolder(this.modelDir);
   }
 
   private warn(message: string): void {

@@ -33,7 +33,36 @@ const PIXEL_GLYPHS: Record<string, string[]> = {
   p: ['00000', '00000', '11110', '10001', '10001', '11110', '10000'],
   u: ['00000', '00000', '10001', '10001', '10001', '10011', '01101'],
   t: ['01000', '01000', '11100', '01000', '01000', '01001', '00110'],
+  D: ['11110', '10001', '10001', '10001', '10001', '10001', '11110'],
+  E: ['11111', '10000', '10000', '11110', '10000', '10000', '11111'],
+  M: ['10001', '11011', '10101', '10101', '10001', '10001', '10001'],
+  O: ['01110', '10001', '10001', '10001', '10001', '10001', '01110'],
 };
+
+/** Text of the mark on every image the designed demo models make. */
+export const DEMO_MARK = 'DEMO';
+
+/**
+ * The "DEMO" mark for the bottom-right corner of an image: white pixel-font letters on a dark
+ * box, about 1/20 of the shorter side high (the demo generator draws the same mark into
+ * each render; paste-back, which keeps only the face of a render, adds it to the photo).
+ * @returns a sharp composite input
+ */
+export function demoMarkOverlay(width: number, height: number): { input: Buffer; left: number; top: number } {
+  const unit = Math.max(1, Math.round(Math.min(width, height) / 128));
+  const pad = 2 * unit;
+  const markWidth = (DEMO_MARK.length * 6 - 1) * unit + 2 * pad;
+  const markHeight = 7 * unit + 2 * pad;
+  const rects: string[] = [];
+  [...DEMO_MARK].forEach((ch, i) =>
+    PIXEL_GLYPHS[ch].forEach((row, r) => {
+      for (let c = 0; c < 5; c++) if (row[c] === '1') rects.push(`<rect x="${pad + (i * 6 + c) * unit}" y="${pad + r * unit}" width="${unit}" height="${unit}"/>`);
+    }),
+  );
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${markWidth}" height="${markHeight}"><rect width="${markWidth}" height="${markHeight}" fill="#000" fill-opacity="0.6"/><g fill="#fff">${rects.join('')}</g></svg>`;
+  const margin = 2 * unit;
+  return { input: Buffer.from(svg), left: Math.max(0, width - markWidth - margin), top: Math.max(0, height - markHeight - margin) };
+}
 
 let fontCheck: Promise<boolean> | undefined;
 

@@ -8,7 +8,8 @@ import { rgbSharp, type RgbImage } from './image';
 import { animationCodes, checkAnimationSize, makeAnimation } from './animation';
 import { checkStripWidth, makeStrip } from './strip';
 import { stillOptions, type OutputOptions } from './output-options';
-import { checkPlacement, decodePhoto, pasteFace } from './paste';
+import { checkPlacement, decodePhoto, pasteFace, type BorderColour } from './paste';
+import { demoMarkOverlay } from './labels';
 import type { Latent } from './latent';
 
 /** What a message brings besides the latent. */
@@ -26,6 +27,8 @@ export interface GenerateInput {
 export interface GeneratedImage {
   payload: Buffer;
   ages: number[];
+  /** Paste-back: how the render's colours meet the photo's at the mask's soft edge (see pasteFace). */
+  border?: BorderColour;
 }
 
 /** What {@link generate} returns. */
@@ -104,10 +107,13 @@ export async function generate(
       const placement = checkPlacement(input.face);
       const photo = await decodePhoto(input.original);
       const faces = await renderAll(latent.data, count);
+      // The render's own DEMO mark sits in a corner the paste leaves out: mark the photo instead.
+      const mark = models.runtime.demo ? [demoMarkOverlay(photo.width, photo.height)] : [];
       const images: GeneratedImage[] = [];
       for (let k = 0; k < count; k++) {
-        const { image } = await pasteFace(photo, faces[k], placement, { feather: options.feather });
-        images.push({ payload: await rgbSharp(image).toFormat(options.format, stillOptions(options.format)).toBuffer(), ages: [latent.ages[k]] });
+        const { image, colour } = await pasteFace(photo, faces[k], placement, { feather: options.feather });
+        const payload = await rgbSharp(image).composite(mark).removeAlpha().toFormat(options.format, stillOptions(options.format)).toBuffer();
+        images.push({ payload, ages: [latent.ages[k]], ...(colour ? { border: colour } : {}) });
       }
       return done(images, true, count);
     }

@@ -37,11 +37,29 @@ export const PASTE_DEFAULTS = {
   feather: 0.3,
   /** Largest photo accepted, in pixels. */
   maxPixels: 40_000_000,
+  /** Match the render's colours to the photo's around the face before blending. */
+  colorMatch: true,
+  /** Colour matching scales each channel's spread by at most this factor either way. */
+  maxGain: 2,
 } as const;
 
 /** Options of {@link pasteFace}. */
 export interface PasteOptions {
   feather?: number;
+  /** Match the render's colours to the photo's skin before blending (default true). */
+  colorMatch?: boolean;
+}
+
+/**
+ * How well the render's colours meet the photo's where they are blended: the mean absolute
+ * difference (8-bit levels, averaged over R, G and B) between render and photo over the mask's
+ * soft edge, before and after colour matching, and the per-channel correction applied.
+ */
+export interface BorderColour {
+  before: number;
+  after: number;
+  gain: [number, number, number];
+  offset: [number, number, number];
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -173,19 +191,24 @@ export function pasteRegion(placement: FacePlacement, photoWidth: number, photoH
  *
  * Each photo pixel inside the mask's region is mapped back into the render (inverse of the
  * aligner's transform, scaled from the aligned size to the render's), sampled bilinearly, and
- * blended with the photo by {@link maskWeight}. Where the face is smaller in the photo than the
+ * blended with the photo by {@link maskWeight}. Before blending, the render's colours are
+ * matched to the photo's over the mask's soft edge (per channel mean and spread, the spread
+ * scaled at most 2x either way), so skin tones meet without a seam; `colour` reports the mean
+ * difference there before and after. Where the face is smaller in the photo than the
  * render, the render is first downsized (Lanczos) to the photo's scale, so no aliasing shows.
  * Pixels outside the region are copied unchanged. Works in row bands and yields between them,
  * so the calling thread keeps serving its event loop.
  * @param photo the original photo, decoded upright (see {@link decodePhoto})
  * @param face the rendered face: square RGB, any side (the generator's resolution is best)
  * @param placement `msg.face`'s transform and aligned size (see {@link checkPlacement})
- * @param options feather (default 0.3): the soft edge as a fraction of the mask radius
- * @returns a new image of the photo's size, and the region that may differ
+ * @param options feather (default 0.3): the soft edge as a fraction of the mask radius;
+ *   colorMatch (default true)
+ * @returns a new image of the photo's size, the region that may differ, and the border colour
+ *   difference (absent when the face lies outside the photo)
  * @throws {RangeError} for a face that is not square or a bad feather
  * @example const { image } = await pasteFace(await decodePhoto(msg.original), rgb, checkPlacement(msg.face));
  */
-export async function pasteFace(photo: RgbImage, face: RgbImage, placement: FacePlacement, options: PasteOptions = {}): Promise<{ image: RgbImage; region: Region }> {
+export async function pasteFace(photo: RgbImage, face: RgbImage, placement: FacePlacement, options: PasteOptions = {}): Promise<{ image: RgbImage; region: Region; colour?: BorderColour }> {
   const feather = checkFeather(options.feather ?? PASTE_DEFAULTS.feather);
   if (face.width !== face.height) throw new RangeError(`Expected a square face render but received ${face.width}x${face.height}`);
   const { width: W, height: H } = photo;
@@ -210,37 +233,83 @@ export async function pasteFace(photo: RgbImage, face: RgbImage, placement: Face
   const fd = src.data;
   const pd = photo.data;
   const last = R - 1;
-  const rowsPerBand = Math.max(1, Math.floor(250_000 / Math.max(1, region.width)));
-  for (let y0 = region.y; y0 < region.y + region.height; y0 += rowsPerBand) {
-    const y1 = Math.min(region.y + region.height, y0 + rowsPerBand);
-    for (let y = y0; y < y1; y++) {
-      for (let x = region.x; x < region.x + region.width; x++) {
-        const u = inv[0][0] * x + inv[0][1] * y + inv[0][2];
-        const v = inv[1][0] * x + inv[1][1] * y + inv[1][2];
-        const w = maskWeight((u + 0.5) / R, (v + 0.5) / R, feather);
-        if (w <= 0) continue;
-        const uc = u < 0 ? 0 : u > last ? last : u;
-        const vc = v < 0 ? 0 : v > last ? last : v;
-        const ix = Math.min(Math.floor(uc), last - 1 < 0 ? 0 : last - 1);
-        const iy = Math.min(Math.floor(vc), last - 1 < 0 ? 0 : last - 1);
-        const dx = uc - ix;
-        const dy = vc - iy;
-        const ix1 = Math.min(ix + 1, last);
-        const iy1 = Math.min(iy + 1, last);
-        const p00 = (iy * R + ix) * 3;
-        const p01 = (iy * R + ix1) * 3;
-        const p10 = (iy1 * R + ix) * 3;
-        const p11 = (iy1 * R + ix1) * 3;
-        const o = (y * W + x) * 3;
-        for (let c = 0; c < 3; c++) {
-          const top = fd[p00 + c] + (fd[p01 + c] - fd[p00 + c]) * dx;
-          const bottom = fd[p10 + c] + (fd[p11 + c] - fd[p10 + c]) * dx;
-          const value = top + (bottom - top) * dy;
-          out[o + c] = Math.round(pd[o + c] + (value - pd[o + c]) * w);
+  const sample = new Float64Array(3);
+  /** Visits each photo pixel the mask touches: (photo offset, weight), with `sample` holding the render there (bilinear). */
+  const visit = async (each: (o: number, w: number) => void): Promise<void> => {
+    const rowsPerBand = Math.max(1, Math.floor(250_000 / Math.max(1, region.width)));
+    for (let y0 = region.y; y0 < region.y + region.height; y0 += rowsPerBand) {
+      const y1 = Math.min(region.y + region.height, y0 + rowsPerBand);
+      for (let y = y0; y < y1; y++) {
+        for (let x = region.x; x < region.x + region.width; x++) {
+          const u = inv[0][0] * x + inv[0][1] * y + inv[0][2];
+          const v = inv[1][0] * x + inv[1][1] * y + inv[1][2];
+          const w = maskWeight((u + 0.5) / R, (v + 0.5) / R, feather);
+          if (w <= 0) continue;
+          const uc = u < 0 ? 0 : u > last ? last : u;
+          const vc = v < 0 ? 0 : v > last ? last : v;
+          const ix = Math.min(Math.floor(uc), last - 1 < 0 ? 0 : last - 1);
+          const iy = Math.min(Math.floor(vc), last - 1 < 0 ? 0 : last - 1);
+          const dx = uc - ix;
+          const dy = vc - iy;
+          const ix1 = Math.min(ix + 1, last);
+          const iy1 = Math.min(iy + 1, last);
+          const p00 = (iy * R + ix) * 3;
+          const p01 = (iy * R + ix1) * 3;
+          const p10 = (iy1 * R + ix) * 3;
+          const p11 = (iy1 * R + ix1) * 3;
+          for (let c = 0; c < 3; c++) {
+            const top = fd[p00 + c] + (fd[p01 + c] - fd[p00 + c]) * dx;
+            const bottom = fd[p10 + c] + (fd[p11 + c] - fd[p10 + c]) * dx;
+            sample[c] = top + (bottom - top) * dy;
+          }
+          each((y * W + x) * 3, w);
         }
       }
+      if (y1 < region.y + region.height) await tick();
     }
-    if (y1 < region.y + region.height) await tick();
+  };
+
+  // Colour statistics over the soft edge, where render and photo meet.
+  let ring = 0;
+  const sums = { r: [0, 0, 0], rr: [0, 0, 0], p: [0, 0, 0], pp: [0, 0, 0] };
+  await visit((o, w) => {
+    if (w >= 1) return;
+    ring++;
+    for (let c = 0; c < 3; c++) {
+      sums.r[c] += sample[c];
+      sums.rr[c] += sample[c] * sample[c];
+      sums.p[c] += pd[o + c];
+      sums.pp[c] += pd[o + c] * pd[o + c];
+    }
+  });
+  const gain: [number, number, number] = [1, 1, 1];
+  const offset: [number, number, number] = [0, 0, 0];
+  if ((options.colorMatch ?? PASTE_DEFAULTS.colorMatch) && ring > 0) {
+    for (let c = 0; c < 3; c++) {
+      const meanR = sums.r[c] / ring;
+      const meanP = sums.p[c] / ring;
+      const sdR = Math.sqrt(Math.max(0, sums.rr[c] / ring - meanR * meanR));
+      const sdP = Math.sqrt(Math.max(0, sums.pp[c] / ring - meanP * meanP));
+      // Mean and spread matched (Reinhard's transfer, per channel); a flat render keeps its spread.
+      const g = sdR > 1 ? Math.min(PASTE_DEFAULTS.maxGain, Math.max(1 / PASTE_DEFAULTS.maxGain, sdP / sdR)) : 1;
+      gain[c] = g;
+      offset[c] = meanP - g * meanR;
+    }
   }
-  return { image: { data: out, width: W, height: H }, region };
+  let before = 0;
+  let after = 0;
+  await visit((o, w) => {
+    for (let c = 0; c < 3; c++) {
+      const raw = sample[c];
+      const matched = Math.min(255, Math.max(0, gain[c] * raw + offset[c]));
+      if (w < 1) {
+        before += Math.abs(raw - pd[o + c]);
+        after += Math.abs(matched - pd[o + c]);
+      }
+      out[o + c] = Math.round(pd[o + c] + (matched - pd[o + c]) * w);
+    }
+  });
+  const per = ring > 0 ? 1 / (3 * ring) : 0;
+  const colour: BorderColour = { before: before * per, after: after * per, gain, offset };
+  return { image: { data: out, width: W, height: H }, region, colour };
 }

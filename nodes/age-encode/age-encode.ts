@@ -59,7 +59,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, { models }) => {
+    serveInput(RED, node, config.runtime, async (msg: EncodeMessage, send, engine) => {
+      const { models } = engine;
       const face = payloadImage(msg, 'an aligned face image Buffer');
       const ages = msg.targetAge === undefined ? defaultAges : parseAges(msg.targetAge);
       const started = Date.now();
@@ -74,7 +75,7 @@ export = function (RED: NodeAPI): void {
         mixing.mode === 'none' ? undefined : { ...mixing, reference: mixing.mode === 'reference' ? await referenceCodes(models, msg.reference, ages) : undefined };
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
-      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.inUse }));
+      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.inUse }), engine);
       send(msg);
     });
   }

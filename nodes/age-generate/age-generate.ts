@@ -41,6 +41,8 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
   });
 }
 
+const round2 = (value: number): number => Math.round(value * 100) / 100;
+
 /** The status text of a finished message. */
 function doneText(RED: NodeAPI, options: OutputOptions, result: GenerateResult): string {
   const ms = Math.round(result.timings.total);
@@ -61,7 +63,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, { models }, signal) => {
+    serveInput(RED, node, config.runtime, async (msg: GenerateMessage, send, engine, signal) => {
+      const { models } = engine;
       const latent = checkLatent(msg.latent);
       const count = latent.dims[0];
       const animation = options.mode === 'animation';
@@ -70,7 +73,7 @@ export = function (RED: NodeAPI): void {
       const result = await generate(models, { latent, aligned: msg.aligned, original: msg.original, face: msg.face }, options, (done, all) => {
         if (done < all) statusBusy(node, RED._('age-generate.status.progress', { done, count: all }));
       }, signal);
-      statusDone(node, doneText(RED, options, result));
+      statusDone(node, doneText(RED, options, result), engine);
       const render = { mode: options.mode, rendered: result.rendered, resolution: result.resolution, ms: Math.round(result.timings.total), renderMs: Math.round(result.timings.render) };
       if (!result.perAge) {
         msg.payload = result.images[0].payload;
@@ -84,7 +87,8 @@ export = function (RED: NodeAPI): void {
         const parts: Record<string, unknown> = { id, index, count: result.images.length, type: 'array', len: 1 };
         if (msg.parts) parts.parts = msg.parts;
         const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
-        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render } as NodeMessage);
+        const extra = image.border ? { paste: { borderBefore: round2(image.border.before), borderAfter: round2(image.border.after) } } : {};
+        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...extra } as NodeMessage);
       });
     });
   }

@@ -40,7 +40,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, { models }) => {
+    serveInput(RED, node, config.runtime, async (msg: RegressMessage, send, engine) => {
+      const { models } = engine;
       const image = payloadImage(msg);
       const started = Date.now();
       const backend = await chooseBackend(models, backendChoice);
@@ -63,7 +64,7 @@ export = function (RED: NodeAPI): void {
       const [age] = await measureAges(models, tensor, backend);
       msg.age = age;
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
-      statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }));
+      statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }), engine);
       send(msg);
     });
   }

@@ -2,7 +2,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { ALIGN_DEFAULTS, alignImage, validateAlignOptions, type AlignedFace, type AlignMode, type AlignOptions, type AlignResample } from '../../lib/align/align';
 import { runtimeDetector, type DetectorOptions } from '../../lib/face/detector';
 import { FACE_DEFAULTS } from '../../lib/face/face-ops';
-import { serveInput, statusBusy, settingsError } from '../shared/node-kit';
+import { serveInput, statusBusy, statusDone, settingsError } from '../shared/node-kit';
 
 interface FaceAlignDef extends NodeDef {
   runtime: string;
@@ -59,7 +59,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, { lease }) => {
+    serveInput(RED, node, config.runtime, async (msg: NodeMessage & { face?: FaceInfo | null; original?: unknown }, send, engine) => {
+      const { lease } = engine;
       statusBusy(node, RED._('face-align.status.aligning'));
       const started = Date.now();
       const input = msg.payload;
@@ -71,7 +72,7 @@ export = function (RED: NodeAPI): void {
         send([null, msg]);
         return;
       }
-      node.status({ fill: 'green', shape: 'dot', text: RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }) });
+      statusDone(node, RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }), engine);
       if (settings.align.mode === 'largest') {
         msg.original = input;
         msg.face = faceInfo(result.faces[0]!);

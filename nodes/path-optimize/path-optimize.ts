@@ -56,7 +56,8 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    serveInput(RED, node, config.runtime, async (msg: OptimizeMessage, send, { models }, signal) => {
+    serveInput(RED, node, config.runtime, async (msg: OptimizeMessage, send, engine, signal) => {
+      const { models } = engine;
       const face = payloadImage(msg, 'an aligned face image Buffer');
       const input = msg.targetAge === undefined ? settings : { ...settings, ages: msg.targetAge };
       // Checked before decoding, so a bad msg.targetAge gets its exact message.
@@ -83,7 +84,7 @@ export = function (RED: NodeAPI): void {
         const { latent, report } = await optimizePath(models, image, input, { signal, onProgress });
         msg.latent = latent;
         msg.report = report;
-        statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }));
+        statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }), engine);
       } catch (err) {
         if ((err as Error).name !== 'AbortError') throw err;
         // Closed or redeployed: the run ends without a result and without an error.

@@ -27,9 +27,12 @@ export function statusBusy(node: Node, text: string): void {
   node.status({ fill: 'blue', shape: 'dot', text });
 }
 
-/** Sets a green "done" status. */
-export function statusDone(node: Node, text: string): void {
-  node.status({ fill: 'green', shape: 'dot', text });
+/**
+ * Sets a green "done" status; with the engine of a runtime on the designed demo models, the
+ * text says so ("... · demo models"), so nobody mistakes their pictures for SAM's.
+ */
+export function statusDone(node: Node, text: string, engine?: Engine): void {
+  node.status({ fill: 'green', shape: 'dot', text: engine?.lease.runtime.demo ? `${text} · ${engine.demoNote}` : text });
 }
 
 /**
@@ -50,6 +53,8 @@ export function payloadImage(msg: NodeMessage, what = 'an image Buffer'): Buffer
 export interface Engine {
   lease: RuntimeLease;
   models: SamModels;
+  /** The translated "demo models" note of the status text. */
+  demoNote: string;
 }
 
 /**
@@ -69,7 +74,7 @@ export function serveInput(
   let startError: Error | undefined;
   try {
     const lease = connectRuntime(RED, node, runtimeId);
-    engine = { lease, models: new SamModels(lease.runtime) };
+    engine = { lease, models: new SamModels(lease.runtime), demoNote: RED._(`${node.type}.status.demo`) };
   } catch (err) {
     startError = err as Error;
     statusError(node, err);
