@@ -3,12 +3,14 @@
 import { cpus } from 'node:os';
 import { benchAlign } from './align';
 import { benchInference } from './inference';
+import { benchKiosk } from './kiosk';
 import { benchOptimize } from './optimize';
 
 const BENCHES: Record<string, () => Promise<object>> = {
   align: benchAlign,
   inference: () => benchInference(),
   optimize: benchOptimize,
+  kiosk: benchKiosk,
 };
 
 async function main(): Promise<void> {

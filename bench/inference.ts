@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { AgeRuntime } from '../lib/runtime/runtime';
 import { SamModels } from '../lib/sam/models';
 import { ENCODER_SIZE, encodeAges } from '../lib/sam/encode';
-import { encodeRgb, imageToTensor, tensorToRgb } from '../lib/sam/image';
+import { encodeRgb, imageToTensor } from '../lib/sam/image';
+import { toRgb } from '../lib/sam/pixel-ops';
 import { render } from '../lib/sam/render';
 import { measureAges } from '../lib/sam/measure';
 import { median, ROOT, withEventLoopDelay } from './util';
@@ -36,7 +37,8 @@ export async function benchInference(runs = 7, threads = 2): Promise<object> {
           const latent = await time('encode', () => encodeAges(models, image, ages));
           const images = await time('render', () => render(models, latent.data, ages.length));
           await time('measure', () => measureAges(models, images, 'onnx'));
-          await time('png', () => Promise.all(ages.map((_, k) => encodeRgb(tensorToRgb(images, k), 'png', 256))));
+          // As age-generate does it: 8-bit conversion and resizing in the worker, PNG in libvips.
+          await time('png', async () => Promise.all((await toRgb(runtime, images, 256, true)).map((face) => encodeRgb(face, 'png'))));
           const ortMs = (await runtime.stats()).runMs - ortBefore;
           if (i === 0) continue; // warm-up: sessions load on first use
           for (const stage of STAGES) samples[stage].push(times[stage] as number);

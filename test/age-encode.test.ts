@@ -99,7 +99,7 @@ describe('age-encode node', function () {
       encode.receive({ payload: photo });
       assert.equal(
         (await got).error.message,
-        `ContractError: model file missing: ${join(dir, 'aging.onnx')} (role "aging"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
+        `ContractError: model file missing: ${join(dir, 'aging.onnx')} (role "aging"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`,
       );
     } finally {
       rmSync(dir, { recursive: true, force: true });

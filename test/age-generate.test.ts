@@ -14,11 +14,10 @@ import { ENCODER_SIZE, encodeAges } from '../lib/sam/encode';
 import { imageToTensor } from '../lib/sam/image';
 import type { Latent } from '../lib/sam/latent';
 import type { Affine } from '../lib/sam/paste';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const joinNode = require('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
+const joinNode = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 const AGES = [0, 25, 50, 75, 100];
@@ -28,12 +27,15 @@ type Output = NodeMessage & { targetAge: number | number[]; parts?: { id: string
 /** The tiny generator's band for age a: 2t - 1 with t = (0.8a + 12)/100, as an 8-bit value. */
 const bandValue = (a: number): number => ((2 * ((0.8 * a + 12) / 100) - 1 + 1) / 2) * 255;
 
-/** Mean of the tiny render's age band (top eighth; rows clear of the resize's ringing) of an image tile. */
-async function bandOf(image: Buffer, left = 0, size = 256): Promise<number> {
+/**
+ * Mean of the tiny render's age band (top eighth; rows clear of the resize's ringing) of an image
+ * tile, over rows 2% to `until` of its side (lower for renders upscaled more).
+ */
+async function bandOf(image: Buffer, left = 0, size = 256, until = 0.1): Promise<number> {
   const { data, info } = await sharp(image).extract({ left, top: 0, width: size, height: size }).raw().toBuffer({ resolveWithObject: true });
   let sum = 0;
   let n = 0;
-  for (let y = Math.round(size * 0.02); y < Math.round(size * 0.1); y++) {
+  for (let y = Math.round(size * 0.02); y < Math.round(size * until); y++) {
     for (let x = 0; x < size; x++, n += 3) {
       for (let c = 0; c < 3; c++) sum += data[(y * size + x) * info.channels + c];
     }
@@ -127,6 +129,24 @@ describe('age-generate node', function () {
       for (const msg of await got) {
         const meta = await sharp(msg.payload as Buffer).metadata();
         assert.deepEqual([meta.format, meta.width], [format, 512]);
+      }
+      await helper.unload();
+    }
+  });
+
+  it('quality fast renders with the generator of the output size, full always with the whole one', async function () {
+    // Tiny resolutions: generator 64 (stands for 1024), generator-512 48, generator-256 32.
+    for (const [quality, size, resolution] of [['fast', 256, 32], ['fast', 512, 48], ['fast', 1024, 64], ['full', 256, 64]] as const) {
+      const { gen, out } = await load({ quality, size });
+      const got = collect<Output>(out, 2);
+      gen.receive({ latent: { dims: [2, 18, 512], data: latent.data.slice(0, 2 * 18 * 512), ages: AGES.slice(0, 2) } } as NodeMessage);
+      const msgs = await got;
+      assert.equal(msgs[0].render.resolution, resolution, `${quality} at ${size}`);
+      for (const [k, msg] of msgs.entries()) {
+        const meta = await sharp(msg.payload as Buffer).metadata();
+        assert.equal(meta.width, size);
+        const band = await bandOf(msg.payload as Buffer, 0, size, 0.05);
+        assert.ok(Math.abs(band - bandValue(AGES[k])) < 2, `${quality} at ${size}: the same designed age band (${band})`);
       }
       await helper.unload();
     }
@@ -274,7 +294,7 @@ describe('age-generate node', function () {
       gen.receive({ latent } as NodeMessage);
       assert.equal(
         (await got).error.message,
-        `ContractError: model file missing: ${join(folder, 'generator.onnx')} (role "generator"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${folder}`,
+        `ContractError: model file missing: ${join(folder, 'generator.onnx')} (role "generator"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${folder}`,
       );
       assert.equal(statuses.at(-1)?.fill, 'red');
     } finally {

@@ -1,39 +1,16 @@
 // `age-transform align` as a user runs it (a child process of the compiled CLI), and the
 // dispatcher's argument errors through main() in-process.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { commands, EXIT, main } from '../lib/cli';
+import { commands, EXIT } from '../lib/cli';
+import { BIN, bin as run, cli as inProcess } from './cli-capture';
 
 const root = path.resolve(__dirname, '..', '..');
-const cli = path.join(__dirname, '..', 'lib', 'cli.js');
 const portrait = path.join(root, 'test/fixtures/astronaut.png');
 const group1 = path.join(root, '..', 'shared', 'testdata', 'photos', 'group1.jpg');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
-
-async function inProcess(args: string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe('age-transform align (CLI)', function () {
   this.timeout(90_000);
@@ -47,7 +24,7 @@ describe('age-transform align (CLI)', function () {
   });
 
   it('is an executable script', function () {
-    assert.equal(readFileSync(cli, 'utf8').split('\n')[0], '#!/usr/bin/env node');
+    assert.equal(readFileSync(BIN, 'utf8').split('\n')[0], '#!/usr/bin/env node');
   });
 
   it('aligns the portrait, exit 0, one JSON object with the placement', async function () {
@@ -65,6 +42,14 @@ describe('age-transform align (CLI)', function () {
     assert.equal(face.out, out);
     assert.equal((face.landmarks as unknown[]).length, 68);
     assert.equal((face.quad as unknown[]).length, 4);
+  });
+
+  it('says what it wrote', async function () {
+    const out = path.join(dir, 'said.png');
+    const { code, stdout } = await run(['align', portrait, '--out', out]);
+    assert.equal(code, 0);
+    assert.match(stdout, new RegExp(`^wrote ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the face, 256x256, score 0\\.\\d\\d, box \\d+,\\d+ \\d+x\\d+\\n$`));
+    assert.ok(existsSync(out));
   });
 
   it('writes every face into a folder with --all', async function () {

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { main } from '../lib/cli';
 import type { RunAge } from '../lib/cli/run';
+import { bin, cli } from './cli-capture';
 import { FIXTURES, ROOT, TINY_MODELS } from './paths';
 
 const PHOTO = join(FIXTURES, 'astronaut.png');
-
-async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe('age-transform run', function () {
   this.timeout(120000);
@@ -45,6 +36,24 @@ describe('age-transform run', function () {
     for (const age of ['000', '040', '080']) assert.equal((await sharp(join(out, `pasted-${age}.png`)).metadata()).width, 512, 'the photo keeps its size');
   });
 
+  it('prints a table with a header (target, measured, identity, file) and the face it used, on the demo models', async function () {
+    const { code, stdout, stderr } = await cli(['run', PHOTO, '--models', join(ROOT, 'models', 'demo'), '--ages', '0,50,100', '--out', out, '--size', '256', '--provider', 'cpu']);
+    assert.equal(code, 0, stderr);
+    const lines = stdout.trimEnd().split('\n');
+    assert.match(lines[0], /astronaut\.png: one face \(box \d+,\d+ \d+x\d+\)$/);
+    assert.equal(lines[1], 'demo models (designed, not SAM): pictures say DEMO');
+    assert.equal(lines[2], "age: face-api's age net; identity: face-api's recognition net");
+    assert.match(lines[3], /^target\s+measured\s+identity\s+file$/);
+    const rows = lines.slice(4).map((line) => line.trim().split(/\s+/));
+    assert.deepEqual(rows.map((r) => r[0]), ['0', '50', '100']);
+    for (const [, measured, identity, file] of rows) {
+      assert.ok(Number(measured) > 0 && Number(measured) < 100, `measured ${measured}`);
+      assert.ok(Number(identity) > 0.8 && Number(identity) <= 1, `identity ${identity}`);
+      assert.ok(existsSync(file), `${file} was written`);
+    }
+    assert.ok(Number(rows[2][1]) > Number(rows[0][1]), 'older at 100 than at 0');
+  });
+
   it('exits 3 when the image has no face, 2 on bad arguments, 1 without models', async function () {
     const blank = join(out, 'blank.png');
     writeFileSync(blank, await sharp({ create: { width: 300, height: 200, channels: 3, background: '#888' } }).png().toBuffer());
@@ -64,16 +73,12 @@ describe('age-transform run', function () {
     const empty = join(out, 'no-models');
     result = await cli(['run', PHOTO, '--models', empty, '--ages', '30', '--out', out, '--aligned']);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^age-transform run: model folder not found: .*; export the SAM models with: npm run models:export/);
+    assert.match(result.stderr, /^age-transform run: model folder not found: .*; export the SAM models with: npx age-transform export/);
     assert.ok(!existsSync(join(out, 'age-030.png')));
   });
 
   it('runs as the installed bin, with one line on stderr and no stack trace', async function () {
-    const bin = join(ROOT, 'dist', 'lib', 'cli.js');
-    const failed = await promisify(execFile)(bin, ['run', PHOTO, '--models', TINY_MODELS, '--ages', 'old', '--out', out]).then(
-      () => assert.fail('should exit non-zero'),
-      (err: { code: number; stderr: string }) => err,
-    );
+    const failed = await bin(['run', PHOTO, '--models', TINY_MODELS, '--ages', 'old', '--out', out], { asScript: true });
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr.trim().split('\n').length, 1);
     assert.doesNotMatch(failed.stderr, /\n\s+at /);

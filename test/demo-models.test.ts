@@ -249,7 +249,10 @@ describe('demo models (models/demo)', function () {
       const rgb = await decodeRgb(image.payload);
       assert.deepEqual([rgb.width, rgb.height], [512, 512]);
       assert.ok(hasDemoMark(rgb), 'the pasted photo is marked');
+      const border = image.border!;
+      assert.ok(border.after < border.before, `colour matching narrows the seam (${border.before.toFixed(1)} -> ${border.after.toFixed(1)} levels)`);
     }
+    assert.equal(pasted.measures?.ages.length, 2, 'paste-back measures each age');
     assert.ok(!hasDemoMark(await decodeRgb(photo)), 'the original photo has no mark');
   });
 });
@@ -259,7 +262,7 @@ describe('demo models in a flow', function () {
   useNodeRed();
 
   /** photo -> face-align -> age-encode -> age-generate on a folder; resolves with each node's last status text. */
-  async function statuses(modelDir: string): Promise<Record<string, string>> {
+  async function statuses(modelDir: string): Promise<{ last: Record<string, string>; msg: NodeMessage & { measuredAge?: number[]; identity?: number[] } }> {
     const flow = [
       { id: 'flow', type: 'tab' },
       { id: 'rt', type: 'age-runtime', name: 'models', modelDir, provider: 'cpu', deviceId: 0, threads: 1, queueLimit: 50 },
@@ -280,12 +283,11 @@ describe('demo models in a flow', function () {
     }
     const done = next<NodeMessage>(helper.getNode('out'));
     (helper.getNode('fa') as Node).receive({ payload: photo });
-    await done;
-    return last;
+    return { last, msg: await done };
   }
 
   it('every node on the demo models says "demo models" in its status; on other models none does', async function () {
-    const demo = await statuses(DEMO_MODELS);
+    const { last: demo, msg } = await statuses(DEMO_MODELS);
     // The test helper loads no message catalogues: statuses show their keys, whose text the locale gives.
     for (const [id, type] of [['fa', 'face-align'], ['enc', 'age-encode'], ['gen', 'age-generate']]) {
       assert.ok(demo[id].endsWith(` · ${type}.status.demo`), `${id}: "${demo[id]}"`);
@@ -293,7 +295,12 @@ describe('demo models in a flow', function () {
       assert.equal(locale[type].status.demo, 'demo models');
     }
     await helper.unload();
-    const tiny = await statuses(TINY_MODELS);
+    // Per age, the strip reports the measured age (face-api's age net) and identity (face-api's recognition net).
+    assert.equal(msg.measuredAge?.length, 2);
+    assert.ok(msg.measuredAge![1] > msg.measuredAge![0], `older at 70 than at 20 (${msg.measuredAge!.join(', ')})`);
+    assert.equal(msg.identity?.length, 2);
+    for (const similarity of msg.identity!) assert.ok(similarity > 0.8 && similarity <= 1.0001, `the same person (${similarity})`);
+    const { last: tiny } = await statuses(TINY_MODELS);
     for (const id of ['fa', 'enc', 'gen']) assert.doesNotMatch(tiny[id], /demo/, `${id}: "${tiny[id]}"`);
   });
 });

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { TestFlows } from 'node-red-node-test-helper';
 import type { Node } from 'node-red';
-import { FIXTURES, ROOT, TINY_MODELS } from './paths';
+import { FIXTURES, NODE_RED_MODULES, ROOT, TINY_MODELS } from './paths';
 import { helper, next, useNodeRed } from './node-helpers';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- Node-RED node modules are CommonJS files loaded by path */
-const CORE = join(ROOT, 'node_modules', '@node-red', 'nodes', 'core');
+const CORE = join(NODE_RED_MODULES, '@node-red', 'nodes', 'core');
 const coreNodes = ['common/20-inject.js', 'common/21-debug.js', 'common/25-catch.js', 'function/15-change.js', 'function/10-function.js', 'storage/10-file.js', 'network/21-httpin.js'].map(
   (file) => require(join(CORE, file)) as (RED: unknown) => void,
 );
@@ -91,17 +91,23 @@ describe('example flows', function () {
 
   it('every example is valid JSON with our nodes wired to a runtime config', function () {
     const files = exampleFiles();
-    assert.deepEqual(files, ['dashboard-age-slider.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
+    assert.deepEqual(files, ['camera-kiosk.json', 'dashboard-age-slider.json', 'dashboard-camera.json', 'fleet-kiosk.json', 'fleet-worker.json', 'http-kiosk.json', 'lifespan-animation.json', 'lifespan-strip.json']);
     for (const file of files) {
       const flow = readExample(file);
       const runtime = flow.find((n) => n.type === 'age-runtime');
+      // The fleet kiosk runs no model: its workers do (test/fleet.ci.ts).
+      if (file === 'fleet-kiosk.json') {
+        assert.equal(runtime, undefined);
+        continue;
+      }
       assert.ok(runtime, `${file} has an age-runtime`);
       for (const node of flow.filter((n) => ['face-align', 'age-encode', 'age-generate'].includes(n.type))) assert.equal(node.runtime, runtime.id, `${file}: ${node.type} uses it`);
     }
   });
 
   it('all examples share one age-runtime config node: same id, same content (Import > Examples reuses it)', function () {
-    const runtimes = exampleFiles().map((file) => {
+    // The fleet kiosk runs no model (its workers do), so it needs no runtime.
+    const runtimes = exampleFiles().filter((file) => readExample(file).some((n) => ourTypes.includes(n.type))).map((file) => {
       const found = readExample(file).filter((n) => n.type === 'age-runtime');
       assert.equal(found.length, 1, `${file} has one age-runtime`);
       return { file, runtime: found[0] };

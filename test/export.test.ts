@@ -1,7 +1,8 @@
 // The model exporter (tools/export): official key layout, export of random-weight checkpoints in the
 // official formats (the reduced "small" architecture, see tools/export/README.md), parity between
 // PyTorch and onnxruntime-node, the model-folder contract, one run of the chain, and the one-line
-// errors for bad input. Needs Debian's /usr/bin/python3 with torch and onnx; skips without them.
+// errors for bad input, all through `age-transform export` as users run it. Needs Debian's
+// /usr/bin/python3 with torch and onnx; skips without them.
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { checkSignature, MODEL_FILES, readModelFolder, type ValueSignature } from '../lib/contracts/contracts';
-import { main } from '../lib/cli';
+import { cli } from './cli-capture';
 
 const root = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -33,9 +34,10 @@ function pythonHasTorch(): boolean {
   return spawnSync(PYTHON, ['-c', 'import torch, onnx'], { encoding: 'utf8', timeout: 60_000 }).status === 0;
 }
 
-/** Runs the exporter on the small architecture with the node that runs this test. */
-function exportModels(args: string[]): Run {
-  return python([tool('export.py'), '--small', '--node', process.execPath, ...args]);
+/** Runs the exporter through `age-transform export` on the small architecture. */
+async function exportModels(args: string[]): Promise<Run> {
+  const { code, stdout, stderr } = await cli(['export', '--small', ...args]);
+  return { status: code, stdout, stderr };
 }
 
 function signatureOf(values: readonly ort.InferenceSession.ValueMetadata[]): ValueSignature[] {
@@ -98,8 +100,8 @@ describe('model exporter (tools/export)', function () {
     assert.deepEqual(JSON.parse(r.stdout), { ok: true, sam: 1413, dex: 32, arcface: 397 });
   });
 
-  it('exports the random-weight checkpoints and passes the parity report', () => {
-    const r = exportModels([
+  it('exports the random-weight checkpoints and passes the parity report', async () => {
+    const r = await exportModels([
       '--sam', path.join(ckpt, 'sam_ffhq_aging.pt'),
       '--dex', path.join(ckpt, 'dex_age_classifier.pth'),
       '--arcface', path.join(ckpt, 'model_ir_se50.pth'),
@@ -185,13 +187,8 @@ describe('model exporter (tools/export)', function () {
 
   it('serves the whole SAM path through the runtime: age-transform run on the exported folder', async () => {
     const out = path.join(work, 'run-out');
-    let stdout = '';
-    let stderr = '';
     const face = path.join(root, 'test', 'fixtures', 'astronaut.png');
-    const code = await main(['run', face, '--aligned', '--models', models, '--ages', '20,70', '--size', '256', '--out', out, '--json', '--provider', 'cpu'], {
-      stdout: (t) => (stdout += t),
-      stderr: (t) => (stderr += t),
-    });
+    const { code, stdout, stderr } = await cli(['run', face, '--aligned', '--models', models, '--ages', '20,70', '--size', '256', '--out', out, '--json', '--provider', 'cpu']);
     assert.equal(code, 0, stderr);
     const report = JSON.parse(stdout) as { ages: Array<{ target: number; measured: number; file: string }>; ageBackend: string };
     assert.equal(report.ageBackend, 'onnx', 'age.onnx from the export measures the renders');
@@ -278,8 +275,8 @@ describe('model exporter (tools/export)', function () {
     });
 
     for (const [label, args, line] of cases) {
-      it(label, () => {
-        const r = exportModels([...args(), '--out', out]);
+      it(label, async () => {
+        const r = await exportModels([...args(), '--out', out]);
         assert.equal(r.stderr, `${line()}\n`);
         assert.equal(r.status, 2);
         assert.equal(r.stdout, '');
@@ -288,10 +285,10 @@ describe('model exporter (tools/export)', function () {
       });
     }
 
-    it('an output folder that holds other files', () => {
+    it('an output folder that holds other files', async () => {
       mkdirSync(out);
       writeFileSync(path.join(out, 'notes.txt'), 'mine');
-      const r = exportModels(['--sam', sam('sam_ffhq_aging.pt'), '--out', out]);
+      const r = await exportModels(['--sam', sam('sam_ffhq_aging.pt'), '--out', out]);
       rmSync(out, { recursive: true, force: true });
       assert.equal(
         r.stderr,
@@ -300,8 +297,8 @@ describe('model exporter (tools/export)', function () {
       assert.equal(r.status, 2);
     });
 
-    it('a missing --out', () => {
-      const r = exportModels(['--sam', sam('sam_ffhq_aging.pt')]);
+    it('a missing --out', async () => {
+      const r = await exportModels(['--sam', sam('sam_ffhq_aging.pt')]);
       assert.equal(r.stderr, 'error: the following arguments are required: --out (usage: --sam FILE [--dex FILE] [--arcface FILE] --out FOLDER [--verify])\n');
       assert.equal(r.status, 2);
     });

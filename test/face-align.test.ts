@@ -9,11 +9,10 @@ import type { TestFlows } from 'node-red-node-test-helper';
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import faceAlignNode from '../nodes/face-align/face-align';
-import { FIXTURES, ROOT, SHARED_TESTDATA, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, ROOT, SHARED_TESTDATA, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const splitJoinNodes = require('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
+const splitJoinNodes = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 

@@ -1,11 +1,11 @@
 import helper from 'node-red-node-test-helper';
 import type { Node, NodeMessage } from 'node-red';
+import { requireNodeRed } from './paths';
 
-helper.init(require.resolve('node-red'));
+helper.init(requireNodeRed.resolve('node-red'));
 
 /** Node-RED's own catch node, so tests see errors the way a flow's Catch node does. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const catchNode = require('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
+export const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 
 /** A message received by a helper node, with what a Catch node adds. */
 export type CaughtMessage = NodeMessage & { error: { message: string; source?: { id: string } } };

@@ -3,10 +3,10 @@
 // tests start several of these; they are real processes, so a test can kill one.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from './free-port';
-import { ROOT } from './paths';
+import { NODE_RED_MODULES, ROOT } from './paths';
 
 /** What a Node-RED test process takes. */
 export interface NodeRedOptions {
@@ -20,6 +20,12 @@ export interface NodeRedOptions {
   nodeBin?: string;
   /** A name for the log lines. */
   name?: string;
+  /** Extra environment for the process (flows read MQTT_HOST and the like). */
+  env?: Record<string, string>;
+  /** Extra settings.js entries. */
+  settings?: Record<string, unknown>;
+  /** Link this checkout into the user directory's node_modules, as `npm start` does. */
+  linkPackage?: boolean;
 }
 
 /** A running Node-RED process. */
@@ -40,7 +46,11 @@ const wait = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(
 /** Starts Node-RED and resolves once its admin API answers and the flows are started. */
 export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProcess> {
   const { userDir } = options;
-  mkdirSync(userDir, { recursive: true });
+  mkdirSync(join(userDir, 'node_modules'), { recursive: true });
+  if (options.linkPackage) {
+    const linked = join(userDir, 'node_modules', 'node-red-contrib-sam-age');
+    if (!existsSync(linked)) symlinkSync(ROOT, linked, 'dir');
+  }
   const port = await freePort();
   const settings = {
     uiHost: '127.0.0.1',
@@ -50,11 +60,12 @@ export async function startNodeRed(options: NodeRedOptions): Promise<NodeRedProc
     credentialSecret: false,
     logging: { console: { level: 'info', metrics: false, audit: false } },
     editorTheme: { tours: false },
+    ...options.settings,
   };
   writeFileSync(join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
   writeFileSync(join(userDir, 'flows.json'), JSON.stringify(options.flows));
-  const redJs = options.redJs ?? join(ROOT, 'node_modules', 'node-red', 'red.js');
-  const child = spawn(options.nodeBin ?? process.execPath, [redJs, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: userDir });
+  const redJs = options.redJs ?? join(NODE_RED_MODULES, 'node-red', 'red.js');
+  const child = spawn(options.nodeBin ?? process.execPath, [redJs, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: ['ignore', 'pipe', 'pipe'], cwd: userDir, env: { ...process.env, ...options.env } });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));

@@ -4,17 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { optimizeCommand } from '../lib/cli/optimize';
+import { capture } from './cli-capture';
 import { FIXTURES, TINY_MODELS } from './paths';
 
 const PHOTO = join(FIXTURES, 'astronaut.png');
 
-/** Runs the subcommand, collecting what it writes. */
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await optimizeCommand.run(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
+/** Runs the subcommand itself (its errors are thrown, not reported), collecting what it writes. */
+const run = (argv: string[]) => capture((io) => optimizeCommand.run(argv, io));
 
 describe('age-transform optimize', function () {
   this.timeout(60000);

@@ -104,7 +104,7 @@ describe('path optimization on the tiny models', function () {
       try {
         await assert.rejects(optimizePath(partialModels, image, { ages: [30] }), {
           name: 'ContractError',
-          message: `model file missing: ${join(dir, 'age.onnx')} (role "age"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
+          message: `model file missing: ${join(dir, 'age.onnx')} (role "age"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`,
         });
         assert.equal((await partial.stats()).runs, 0, 'nothing ran');
       } finally {

@@ -40,6 +40,7 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
       [{ mode: 'film' }, 'Expected one of sequence, strip, animation, paste-back for mode but received "film" of type string'],
       [{ format: 'bmp' }, 'Expected one of png, jpeg, webp for format but received "bmp" of type string'],
       [{ size: 300 }, 'Expected one of 1024, 512, 256 for size but received 300 of type number'],
+      [{ quality: 'best' }, 'Expected one of full, fast for quality but received "best" of type string'],
       [{ labels: 'yes' }, 'Expected a boolean for labels but received "yes" of type string'],
       [{ animationFormat: 'apng' }, 'Expected one of gif, webp for animationFormat but received "apng" of type string'],
       [{ frames: 61 }, 'Expected an integer between 0 and 60 for frames but received 61 of type number'],

@@ -10,14 +10,12 @@ import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
 import type { PathReport } from '../lib/optimize/report';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 
-helper.init(require.resolve('node-red'));
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const catchNode = require('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
+helper.init(requireNodeRed.resolve('node-red'));
+const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const hooks = (require('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
+const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 type Out = NodeMessage & { latent: Latent; report: PathReport };
@@ -123,7 +121,7 @@ describe('path-optimize node', function () {
       const caught = next<Caught>(helper.getNode('h2'));
       helper.getNode('n1').receive({ payload: photo } as NodeMessage);
       const { error } = await caught;
-      assert.equal(error.message, `ContractError: model file missing: ${join(dir, 'identity.onnx')} (role "identity"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`);
+      assert.equal(error.message, `ContractError: model file missing: ${join(dir, 'identity.onnx')} (role "identity"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -177,13 +177,13 @@ describe('model contracts', function () {
 
   it('the tiny models pass their contracts', async function () {
     const entries = readModelFolder(dir, ['inversion', 'aging', 'generator', 'mapping', 'age', 'identity']);
-    assert.equal(entries.size, 7);
+    assert.equal(entries.size, 8);
     for (const name of entries.keys()) await (await runtime.openModel(name)).release();
   });
 
   it('a missing folder', async function () {
     const missing = join(dir, 'nope');
-    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}; export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${missing}` });
+    assert.throws(() => readModelFolder(missing), { name: 'ContractError', code: 'ENOFOLDER', message: `model folder not found: ${missing}; export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${missing}` });
   });
 
   it('a missing file', async function () {
@@ -191,7 +191,7 @@ describe('model contracts', function () {
     const file = join(dir, 'aging.onnx');
     await assert.rejects(runtime.openModel('aging'), {
       code: 'ENOFILE',
-      message: `model file missing: ${file} (role "aging"); export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`,
+      message: `model file missing: ${file} (role "aging"); export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`,
     });
     assert.equal(await runtime.openModel('aging', false), undefined);
   });

@@ -39,8 +39,13 @@ describe('SAM engine on the tiny models', function () {
     assert.deepEqual(images.dims, [7, 3, 64, 64]);
     const measured = await measureAges(models, images, 'onnx');
     measured.forEach((m, i) => assert.ok(Math.abs(m - designedAge(ages[i])) < 1, `age ${ages[i]} measured ${m}`));
-    const fast = await render(models, latent.data, ages.length, true);
+    const fast = await render(models, latent.data, ages.length, 'generator-256');
     assert.deepEqual(fast.dims, [7, 3, 32, 32], 'fast rendering uses generator-256');
+    const middle = await render(models, latent.data, ages.length, 'generator-512');
+    assert.deepEqual(middle.dims, [7, 3, 48, 48], 'generator-512 stops at its own resolution');
+    for (const variant of [fast, middle]) {
+      (await measureAges(models, variant, 'onnx')).forEach((m, i) => assert.ok(Math.abs(m - designedAge(ages[i])) < 1, `variant at ${variant.dims[3]}: age ${ages[i]} measured ${m}`));
+    }
   });
 
   it('w+ is inversion plus the aging delta', async function () {

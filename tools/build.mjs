@@ -18,6 +18,6 @@ for (const name of readdirSync(join(root, 'nodes'))) {
     }
   }
 }
-if (existsSync(join(root, 'dist', 'lib', 'cli.js'))) {
-  execFileSync('chmod', ['+x', join(root, 'dist', 'lib', 'cli.js')]);
-}
+// The package's bin (age-transform).
+const bin = join(root, 'dist', 'lib', 'cli', 'index.js');
+if (existsSync(bin)) execFileSync('chmod', ['+x', bin]);

@@ -3,13 +3,17 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const userDir = process.env.NODE_RED_USER_DIR || join(root, '.node-red');
 const port = Number(process.env.PORT || 1880);
+// HOST=0.0.0.0 serves other machines on the network; HTTPS_KEY and HTTPS_CERT (PEM files)
+// turn on HTTPS, which a tablet's browser needs before it lets a page use the camera.
+const host = process.env.HOST || '127.0.0.1';
+const https = process.env.HTTPS_KEY && process.env.HTTPS_CERT ? { key: resolve(process.env.HTTPS_KEY), cert: resolve(process.env.HTTPS_CERT) } : undefined;
 const pkg = require(join(root, 'package.json'));
 
 // EXAMPLE=<name> deploys that example (also over an earlier start's flows); a first start
@@ -51,11 +55,14 @@ if (!process.env.SAM_MODELS && existsSync(models) && lstatSync(models).isSymboli
   console.log('then start with SAM_MODELS=models/sam-ffhq (after removing .node-red/models/sam-ffhq).');
 }
 
+const httpsSetting = https
+  ? `\nmodule.exports.https = { key: require('fs').readFileSync(${JSON.stringify(https.key)}), cert: require('fs').readFileSync(${JSON.stringify(https.cert)}) };\n`
+  : '';
 writeFileSync(
   join(userDir, 'settings.js'),
   `module.exports = ${JSON.stringify(
     {
-      uiHost: '127.0.0.1',
+      uiHost: host,
       uiPort: port,
       flowFile: 'flows.json',
       fileWorkingDirectory: userDir,
@@ -67,7 +74,7 @@ writeFileSync(
     },
     null,
     2,
-  )};\n`,
+  )};\n${httpsSetting}`,
 );
 
 const flows = join(userDir, 'flows.json');
@@ -81,7 +88,11 @@ if (example !== undefined) {
   copyFileSync(join(root, 'examples', 'lifespan-strip.json'), flows);
 }
 
+if (example === 'camera-kiosk') console.log(`The kiosk page: ${https ? 'https' : 'http'}://${host === '0.0.0.0' ? 'THIS-MACHINE' : host}:${port}/kiosk`);
+
 const red = require.resolve('node-red/red.js');
-const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit' });
+// The fleet examples read their broker from MQTT_HOST / MQTT_PORT: a local mosquitto unless set.
+const env = { MQTT_HOST: '127.0.0.1', MQTT_PORT: '1883', ...process.env };
+const child = spawn(process.execPath, [red, '--userDir', userDir, '--settings', join(userDir, 'settings.js')], { stdio: 'inherit', env });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -3,7 +3,7 @@
 // recipe on each. sharp does the resizing, cropping, blurring and encoding; warp.ts does the
 // two steps sharp cannot do the official way.
 import sharp, { type Sharp } from 'sharp';
-import { decodeImage, typeName, type RgbImage } from '../image/decode';
+import { DECODE_DEFAULTS, decodeImage, typeName, type RgbImage } from '../image/decode';
 import type { Box, Detection, DetectFn } from '../face/types';
 import { ALIGN_SIZES, alignedToSource, FFHQ, ffhqQuad, planAlignment, type Affine, type AlignPlan, type Point, type Quad } from './ffhq';
 import { padBlend, reflectPad } from './pad';
@@ -46,7 +46,7 @@ export interface AlignOptions {
 export const ALIGN_DEFAULTS: Readonly<AlignOptions> = {
   size: 256,
   mode: 'largest',
-  maxPixels: 40_000_000,
+  maxPixels: DECODE_DEFAULTS.maxPixels,
   minFaceSize: 20,
   transformSize: FFHQ.TRANSFORM_SIZE,
   resample: 'ffhq',

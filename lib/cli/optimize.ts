@@ -3,19 +3,19 @@
 // prints the report, and optionally writes the frames and an animation.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
-import { alignImage } from '../align/align';
-import { runtimeDetector } from '../face/detector';
-import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
+import { AgeRuntime } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { ENCODER_SIZE } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
+import { BACKENDS } from '../sam/measure';
 import { generate } from '../sam/output';
 import { validateOutputOptions } from '../sam/output-options';
+import { findFace } from '../sam/regress';
 import { OPTIMIZE_DEFAULTS } from '../optimize/options';
 import { optimizePath } from '../optimize/optimize';
 import type { PathReport } from '../optimize/report';
-import type { Backend } from '../sam/measure';
+import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
+import { choiceOption, integerOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]
   --models DIR            folder of the SAM ONNX models (inversion, aging, generator[-256], age, identity)
@@ -49,21 +49,6 @@ const OPTIONS = {
   threads: { type: 'string' },
 } as const;
 
-/** Reads an integer option (the optimizer checks its range with its own exact message). */
-function integer(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n)) throw new UsageError(`--${name} must be an integer (received "${value}")`);
-  return n;
-}
-
-function backend(name: string, value: string | undefined): Backend | undefined {
-  if (value === undefined) return undefined;
-  if (value !== 'onnx' && value !== 'faceapi') throw new UsageError(`--${name} must be onnx or faceapi (received "${value}")`);
-  return value;
-}
-
-
 /** The report as a short table, for people. */
 function table(report: PathReport): string {
   const row = (cells: Array<string | number>): string => cells.map((c) => String(c).padStart(10)).join('') + '\n';
@@ -81,12 +66,11 @@ export const optimizeCommand: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-    const file = positionals[0]!;
-    if (!values.models) throw new UsageError('--models is required');
+    const file = oneImage(positionals);
+    const modelDir = required('models', values.models);
     if (values.gif && !values.out) throw new UsageError('--gif needs --out DIR');
-    const provider = (values.provider ?? 'auto') as ProviderChoice;
-    if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda or cpu (received "${provider}")`);
+    const provider = providerOption(values.provider);
+    const threads = threadsOption(values.threads);
     let weights;
     if (values.weights !== undefined) {
       const parts = values.weights.split(',').map((s) => (s.trim() === '' ? NaN : Number(s)));
@@ -95,25 +79,25 @@ export const optimizeCommand: Command = {
     }
     const settings = {
       ages: values.ages ?? OPTIMIZE_DEFAULTS.ages,
-      budget: integer('budget', values.budget),
-      seed: integer('seed', values.seed),
-      ageBackend: backend('age-backend', values['age-backend']),
-      identityBackend: backend('identity-backend', values['identity-backend']),
+      budget: integerOption('budget', values.budget),
+      seed: integerOption('seed', values.seed),
+      ageBackend: choiceOption('age-backend', values['age-backend'], BACKENDS),
+      identityBackend: choiceOption('identity-backend', values['identity-backend'], BACKENDS),
       weights,
     };
     const input = await readInputFile(file);
 
-    const runtime = AgeRuntime.create({ provider, modelDir: values.models, threads: integer('threads', values.threads) });
+    const runtime = AgeRuntime.create({ provider, modelDir, threads });
     const models = new SamModels(runtime);
     try {
       let face = input;
       if (!values.aligned) {
-        const { faces } = await alignImage(input, runtimeDetector(runtime), { size: ENCODER_SIZE, name: file });
-        if (faces.length === 0) {
+        const found = await findFace(runtime, input, file);
+        if (!found) {
           io.stderr(`age-transform optimize: no face found in ${file} (use --aligned if it is an aligned face)\n`);
           return EXIT.NO_FACE;
         }
-        face = faces[0].image;
+        face = found.image;
       }
       let image;
       try {

@@ -2,32 +2,34 @@
 // does it: align, encode at the ages, render, and measure each output's age.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CliError, EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
 import { alignImage, type AlignedFace } from '../align/align';
 import { runtimeDetector } from '../face/detector';
-import { AgeRuntime, type ProviderChoice } from '../runtime/runtime';
+import { AgeRuntime } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { parseAges } from '../sam/ages';
 import { ENCODER_SIZE, encodeAges } from '../sam/encode';
 import { imageToTensor } from '../sam/image';
-import { AGE_SIZE, measureAges, type Backend } from '../sam/measure';
 import { generate } from '../sam/output';
-import { OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
+import { OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
 import type { Tensor } from '../tensor';
+import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
+import { numberChoiceOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
 
 const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]
   --models DIR      folder of the SAM ONNX models (inversion, aging, generator; age for DEX)
   --ages LIST       target ages: a list 0,20,40 or a range start:end:step
   --out DIR         where age-XXX.png (one per age) and the extras go (created if needed)
-  --size N          output side: 256, 512 or 1024 (default 1024)
+  --size N          output side: 256, 512 or 1024 (default ${OUTPUT_DEFAULTS.size})
   --strip           also write strip.png: the input face and every age, labelled
   --gif             also write lifespan.gif: interpolated frames through the ages
   --paste-back      also write pasted-XXX.png: the aged face in the original photo
   --aligned         IMAGE is an aligned face already (no detection; no --paste-back)
-  --json            print { ages: [{ target, measured, file }], provider, ageBackend, timings }
+  --json            print { ages: [{ target, measured, identity, file }], face, provider, ageBackend, identityBackend, demo, timings }
   --provider NAME   auto (default), cuda or cpu
   --threads N       onnxruntime threads (default: its own choice)
-Ages are measured with age.onnx (DEX) when the model folder has it, else with face-api's age net.
+Ages are measured with age.onnx (DEX) when the model folder has it, else with face-api's age net;
+identity similarity to the input face with identity.onnx, else face-api's recognition net.
+In a group photo the largest face is used (the output says which).
 exit codes: 0 done, 1 failure, 2 bad arguments or input, 3 no face found`;
 
 const OPTIONS = {
@@ -48,38 +50,36 @@ const OPTIONS = {
 export interface RunAge {
   target: number;
   measured: number;
+  /** Identity similarity of the render to the input face (cosine; 1 is the same face). */
+  identity?: number;
   file: string;
+}
+
+/** The report as a table with a header, one row per age. */
+export function runTable(rows: RunAge[]): string {
+  const cells = [['target', 'measured', 'identity', 'file'], ...rows.map((r) => [String(r.target), r.measured.toFixed(1), r.identity === undefined ? '-' : r.identity.toFixed(3), r.file])];
+  const widths = [0, 1, 2].map((c) => Math.max(...cells.map((row) => row[c].length)));
+  return cells.map((row) => `${row.slice(0, 3).map((cell, c) => cell.padStart(widths[c])).join('  ')}  ${row[3]}\n`).join('');
 }
 
 /** Checks the command line; throws UsageError with a specific message. */
 function settings(argv: string[]) {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-  if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-  if (!values.models) throw new UsageError('--models is required');
-  if (!values.out) throw new UsageError('--out is required');
-  if (!values.ages) throw new UsageError('--ages is required');
+  const file = oneImage(positionals);
+  const models = required('models', values.models);
+  const out = required('out', values.out);
+  const agesText = required('ages', values.ages);
   let ages: number[];
   try {
-    ages = parseAges(values.ages);
+    ages = parseAges(agesText);
   } catch (err) {
     throw new UsageError(`--ages: ${(err as Error).message}`);
   }
-  const size = values.size === undefined ? 1024 : Number(values.size);
-  if (!(OUTPUT_SIZES as readonly number[]).includes(size)) throw new UsageError(`--size must be 256, 512 or 1024 (received "${values.size}")`);
-  const provider = (values.provider ?? 'auto') as ProviderChoice;
-  if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new UsageError(`--provider must be auto, cuda or cpu (received "${provider}")`);
-  const threads = values.threads === undefined ? undefined : Number(values.threads);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 0)) throw new UsageError(`--threads must be a non-negative integer (received "${values.threads}")`);
+  const size = numberChoiceOption('size', values.size, OUTPUT_SIZES) ?? OUTPUT_DEFAULTS.size;
+  const provider = providerOption(values.provider);
+  const threads = threadsOption(values.threads);
   if (values.aligned && values['paste-back']) throw new UsageError('--paste-back needs the original photo: leave out --aligned');
-  return { file: positionals[0]!, ages, size, provider, threads, models: values.models, out: values.out, values };
-}
-
-/** Stacks single-image tensors into one batch. */
-function stack(tensors: Tensor[]): Tensor {
-  const [, c, h, w] = tensors[0].dims;
-  const data = new Float32Array(tensors.length * c * h * w);
-  tensors.forEach((t, i) => data.set(t.data, i * c * h * w));
-  return { dims: [tensors.length, c, h, w], data };
+  return { file, ages, size, provider, threads, models, out, values };
 }
 
 /** `age-transform run`: see USAGE. */
@@ -103,13 +103,17 @@ export const runCommand: Command = {
     };
     try {
       let face: Pick<AlignedFace, 'image'> & Partial<AlignedFace> = { image: input };
+      let picked = 'the input is an aligned face';
       if (!values.aligned) {
-        const { faces } = await time('align', () => alignImage(input, runtimeDetector(runtime), { size: ENCODER_SIZE, name: file }));
+        const { faces, found } = await time('align', () => alignImage(input, runtimeDetector(runtime), { size: ENCODER_SIZE, name: file }));
         if (faces.length === 0) {
           io.stderr(`age-transform run: no face found in ${file}\n`);
           return EXIT.NO_FACE;
         }
         face = faces[0];
+        const { box } = faces[0];
+        const where = `box ${Math.round(box.x)},${Math.round(box.y)} ${Math.round(box.width)}x${Math.round(box.height)}`;
+        picked = found > 1 ? `picked the largest of ${found} faces (${where}); align --all writes each of them` : `one face (${where})`;
       }
       let image: Tensor;
       try {
@@ -118,14 +122,15 @@ export const runCommand: Command = {
         throw new CliError(`cannot decode ${file} as an image: ${(err as Error).message}`, EXIT.BAD_INPUT);
       }
       const latent = await time('encode', () => encodeAges(models, image, ages));
-      const output = (mode: OutputOptions['mode']): OutputOptions => validateOutputOptions({ mode, size, format: 'png', animationFormat: 'gif' });
-      const { images } = await time('generate', () => generate(models, { latent }, output('sequence')));
+      const output = (mode: OutputOptions['mode'], measure = false): OutputOptions => validateOutputOptions({ mode, size, format: 'png', animationFormat: 'gif', measure });
+      // The sequence is measured as it is made: age, and identity against the aligned input.
+      const { images, measures, timings: made } = await time('generate', () => generate(models, { latent, aligned: face.image }, output('sequence', true)));
+      timings.measure = Math.round(made.total - made.render);
       await mkdir(out, { recursive: true });
       const files = images.map((img) => join(out, `age-${String(img.ages[0]).padStart(3, '0')}.png`));
       await Promise.all(images.map((img, k) => writeFile(files[k], img.payload)));
 
-      const ageBackend: Backend = (await models.optional('age')) ? 'onnx' : 'faceapi';
-      const measured = await time('measure', async () => measureAges(models, stack(await Promise.all(images.map((img) => imageToTensor(img.payload, AGE_SIZE)))), ageBackend));
+      const { ages: measured, identity, ageBackend, identityBackend } = measures!;
 
       const extras: Array<[boolean | undefined, OutputOptions['mode'], (i: number) => string]> = [
         [values.strip, 'strip', () => 'strip.png'],
@@ -138,8 +143,14 @@ export const runCommand: Command = {
         await Promise.all(made.images.map((img, i) => writeFile(join(out, name(i)), img.payload)));
       }
 
-      const report = { ages: ages.map((target, k): RunAge => ({ target, measured: Number(measured[k].toFixed(2)), file: files[k] })), provider: runtime.provider, ageBackend, timings };
-      io.stdout(values.json ? `${JSON.stringify(report)}\n` : report.ages.map((a) => `${a.target}\t${a.measured}\t${a.file}\n`).join(''));
+      const rows = ages.map((target, k): RunAge => ({ target, measured: Number(measured[k].toFixed(2)), ...(identity ? { identity: Number(identity[k].toFixed(4)) } : {}), file: files[k] }));
+      const report = { ages: rows, face: picked, provider: runtime.provider, ageBackend, identityBackend, demo: runtime.demo, timings };
+      if (values.json) {
+        io.stdout(`${JSON.stringify(report)}\n`);
+      } else {
+        const backends = `age: ${ageBackend === 'onnx' ? 'age.onnx (DEX)' : "face-api's age net"}; identity: ${identityBackend === 'onnx' ? 'identity.onnx' : "face-api's recognition net"}`;
+        io.stdout(`${file}: ${picked}\n${runtime.demo ? 'demo models (designed, not SAM): pictures say DEMO\n' : ''}${backends}\n${runTable(rows)}`);
+      }
       return EXIT.OK;
     } finally {
       await models.release();

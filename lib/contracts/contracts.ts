@@ -40,6 +40,7 @@ export const MODEL_FILES: ReadonlyArray<{ name: string; role: Role }> = [
   { name: 'inversion', role: 'inversion' },
   { name: 'aging', role: 'aging' },
   { name: 'generator', role: 'generator' },
+  { name: 'generator-512', role: 'generator' },
   { name: 'generator-256', role: 'generator' },
   { name: 'mapping', role: 'mapping' },
   { name: 'age', role: 'age' },
@@ -56,7 +57,7 @@ export type PrecisionChoice = 'auto' | Precision;
 export const PRECISION_CHOICES: readonly PrecisionChoice[] = ['auto', 'fp32', 'int8'];
 
 /** File stems the exporter makes int8 variants of (`--int8`); the others are always float32. */
-export const INT8_MODEL_NAMES: readonly string[] = ['inversion', 'aging', 'generator', 'generator-256', 'age'];
+export const INT8_MODEL_NAMES: readonly string[] = ['inversion', 'aging', 'generator', 'generator-512', 'generator-256', 'age'];
 
 /** A model's sidecar manifest (`<name>.json`). */
 export interface Manifest {
@@ -118,7 +119,7 @@ export function describeSignature(values: Record<string, { type: string; shape: 
 
 /** The command that makes a model folder, for error messages. */
 function exportHint(dir: string): string {
-  return `export the SAM models with: npm run models:export -- --sam sam_ffhq_aging.pt --out ${dir}`;
+  return `export the SAM models with: npx age-transform export --sam sam_ffhq_aging.pt --out ${dir}`;
 }
 
 /**

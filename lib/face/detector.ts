@@ -3,6 +3,9 @@
 import { FACE_DEFAULTS, faceOps } from './face-ops';
 import type { DetectArgs, Detection, DetectFn, DetectorName, OpCaller } from './types';
 
+/** Every detector, in the order the editor and the CLI list them. */
+export const DETECTORS: readonly DetectorName[] = ['ssd', 'tiny'];
+
 /** Detector settings; the minimum face size is applied by the aligner, in source pixels. */
 export interface DetectorOptions {
   detector: DetectorName;

@@ -5,7 +5,7 @@ import type { SamModels } from '../sam/models';
 import type { ModelSession } from '../runtime/runtime';
 import { agingDeltas, invert } from '../sam/encode';
 import { addDeltas, LAYERS, STYLE } from '../sam/latent';
-import { AGE_SIZE, cosine, embedIdentities, measureAges, type Backend } from '../sam/measure';
+import { cosine, embedIdentities, measureAges, type Backend } from '../sam/measure';
 import { render } from '../sam/render';
 
 const CODE = LAYERS * STYLE;
@@ -127,7 +127,7 @@ export class Evaluator {
 
   /** Renders codes at the cheap resolution: one generator run per RUN_BATCH codes. */
   private async render(codes: Float32Array, count: number): Promise<Tensor> {
-    if (!this.fastGenerator) return render(this.models, codes, count, true);
+    if (!this.fastGenerator) return render(this.models, codes, count, 'generator-256');
     const latent = { dims: [count, LAYERS, STYLE], data: codes };
     return (await this.fastGenerator.run({ latent }, { transfer: true })).image;
   }
@@ -147,11 +147,11 @@ export class Evaluator {
       checkAbort(this.options.signal);
       const images = await this.render(batch, part.length);
       checkAbort(this.options.signal);
-      // The age net may be handed the render's own buffer (when no resize is needed): give it a copy then.
-      const forAge = images.dims[2] === AGE_SIZE ? { dims: images.dims, data: images.data.slice() } : images;
+      // Both nets read the render: the age net gets a copy, the identity net the render itself.
+      const forAge = { dims: images.dims, data: images.data.slice() };
       const [ages, embeddings] = await Promise.all([
-        measureAges(this.models, forAge, this.options.ageBackend),
-        embedIdentities(this.models, images, this.options.identityBackend),
+        measureAges(this.models, forAge, this.options.ageBackend, true),
+        embedIdentities(this.models, images, this.options.identityBackend, true),
       ]);
       this.evaluations += part.length;
       part.forEach((c, i) => out.push({ frame: c.frame, dial: c.dial, weights: [...c.weights], code: codes[i], age: ages[i], identity: cosine(embeddings[i], this.reference) }));

@@ -1,7 +1,7 @@
 // Settings of path optimization: every default in one place, checked once at the boundary
 // with exact messages (a node, the CLI and the bench all come through here).
 import { parseAges } from '../sam/ages';
-import type { Backend } from '../sam/measure';
+import { BACKENDS, type Backend } from '../sam/measure';
 
 /** Weights of the three terms of the objective. */
 export interface TermWeights {
@@ -59,8 +59,6 @@ export const MAX_BUDGET = 10000;
 
 /** What a caller may pass: any subset, ages in any form parseAges reads. */
 export type OptimizeInput = Partial<Omit<OptimizeOptions, 'ages' | 'weights'>> & { ages?: unknown; weights?: Partial<TermWeights> };
-
-const BACKENDS: readonly Backend[] = ['onnx', 'faceapi'];
 
 function got(value: unknown): string {
   if (typeof value === 'string') return `"${value}"`;

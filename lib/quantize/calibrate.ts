@@ -21,6 +21,8 @@ const ENCODER_SIZE = 256;
 /** Peak-to-peak of the [-1, 1] image range, for PSNR. */
 const IMAGE_SPAN = 2;
 const PSNR_CAP_DB = 120;
+/** The generators that stop early, beside the full `generator`. */
+const SMALLER_GENERATORS = ['generator-512', 'generator-256'];
 
 interface TensorStat {
   min: number;
@@ -156,7 +158,7 @@ async function calibrate(plan: Plan, models: Models): Promise<unknown> {
     const { delta } = await run('aging', { image: faces[i], age: tensor([1], Float32Array.of(targetAges[i])) });
     const codes = add(latent, delta);
     const { image } = await run('generator', { latent: codes });
-    if (models.has('generator-256')) await run('generator-256', { latent: codes });
+    for (const smaller of SMALLER_GENERATORS) if (models.has(smaller)) await run(smaller, { latent: codes });
     if (models.has('age')) await run('age', { image: await resizeBatch(image, AGE_SIZE) });
   }
   return { tensors: stats, samples: faces.length };
@@ -201,9 +203,8 @@ async function evaluate(plan: Plan, models: Models): Promise<unknown> {
     (await models.run('identity', { image: await resizeBatch(image, IDENTITY_SIZE, IDENTITY_CROP) })).embedding.data;
   const hasAge = models.has('age');
   const hasIdentity = models.has('identity');
-  const hasSmall = models.has('generator-256');
 
-  const ref = { latent: [] as Tensor[], delta: [] as Tensor[], codes: [] as Tensor[], image: [] as Tensor[], small: [] as Tensor[], age: [] as number[], id: [] as Float32Array[] };
+  const ref = { latent: [] as Tensor[], delta: [] as Tensor[], codes: [] as Tensor[], image: [] as Tensor[], age: [] as number[], id: [] as Float32Array[] };
   for (let i = 0; i < faces.length; i++) {
     const age = tensor([1], Float32Array.of(targetAges[i]));
     const { latent } = await models.run('inversion', { image: faces[i] });
@@ -214,7 +215,6 @@ async function evaluate(plan: Plan, models: Models): Promise<unknown> {
     ref.delta.push(delta);
     ref.codes.push(codes);
     ref.image.push(image);
-    if (hasSmall) ref.small.push((await models.run('generator-256', { latent: codes })).image);
     if (hasAge) ref.age.push(await ageOf(image));
     if (hasIdentity) ref.id.push(await idOf(image));
   }
@@ -248,10 +248,14 @@ async function evaluate(plan: Plan, models: Models): Promise<unknown> {
       }
       const codes = outputs.map((o, i) => add(o, name === 'inversion' ? ref.delta[i] : ref.latent[i]));
       figures[name] = { ...codeFigures(outputs, name === 'inversion' ? ref.latent : ref.delta), ...(await imageFigures(await render(codes), ref.image, `${resolution} image`)) };
-    } else if (name === 'generator' || name === 'generator-256') {
+    } else if (name === 'generator' || SMALLER_GENERATORS.includes(name)) {
       const images: Tensor[] = [];
-      for (const codes of ref.codes) images.push((await q({ latent: codes })).image);
-      const reference = name === 'generator' ? ref.image : ref.small;
+      const reference: Tensor[] = [];
+      for (const codes of ref.codes) {
+        images.push((await q({ latent: codes })).image);
+        if (name !== 'generator') reference.push((await models.run(name, { latent: codes })).image);
+      }
+      if (name === 'generator') reference.push(...ref.image);
       figures[name] = await imageFigures(images, reference, `${reference[0].dims[2]} image`);
     } else if (name === 'age') {
       const years: number[] = [];

@@ -11,6 +11,10 @@ export type { Provider, WorkerStats } from './protocol';
 
 /** Execution provider a user asks for: `auto` tries CUDA, then CPU. */
 export type ProviderChoice = 'auto' | 'cuda' | 'cpu';
+/** Every provider choice, in the order the editor and the CLI list them. */
+export const PROVIDER_CHOICES: readonly ProviderChoice[] = ['auto', 'cuda', 'cpu'];
+/** Most intra-op threads a session may be given. */
+export const MAX_THREADS = 256;
 
 /** Settings of one runtime (one worker thread). */
 export interface RuntimeOptions {
@@ -54,7 +58,7 @@ export const RUNTIME_DEFAULTS: Readonly<RuntimeOptions> = {
 };
 
 const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
-const BUILTIN_OP_MODULES = [join(__dirname, '..', 'face', 'face-ops.js')];
+const BUILTIN_OP_MODULES = [join(__dirname, '..', 'face', 'face-ops.js'), join(__dirname, '..', 'sam', 'pixel-ops.js')];
 const MAX_RESTARTS_WITHOUT_REPLY = 3;
 
 /** Error of the runtime itself; `code` tells which. */
@@ -110,9 +114,9 @@ export function validateRuntimeOptions(options: Partial<RuntimeOptions>): Runtim
   const { modelDir, provider, deviceId, threads, precision, queueLimit, opModules, closeTimeout, modelRoots } = merged;
   const got = (value: unknown): string => `${JSON.stringify(value)} of type ${typeof value}`;
   if (typeof modelDir !== 'string' || modelDir === '') throw new TypeError(`Expected a folder path for modelDir but received ${got(modelDir)}`);
-  if (!['auto', 'cuda', 'cpu'].includes(provider)) throw new RangeError(`Expected one of auto, cuda, cpu for provider but received ${got(provider)}`);
+  if (!PROVIDER_CHOICES.includes(provider)) throw new RangeError(`Expected one of ${PROVIDER_CHOICES.join(', ')} for provider but received ${got(provider)}`);
   if (!Number.isInteger(deviceId) || deviceId < 0) throw new RangeError(`Expected a non-negative integer for deviceId but received ${got(deviceId)}`);
-  if (!Number.isInteger(threads) || threads < 0 || threads > 256) throw new RangeError(`Expected an integer between 0 and 256 for threads but received ${got(threads)}`);
+  if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) throw new RangeError(`Expected an integer between 0 and ${MAX_THREADS} for threads but received ${got(threads)}`);
   if (!PRECISION_CHOICES.includes(precision)) throw new RangeError(`Expected one of ${PRECISION_CHOICES.join(', ')} for precision but received ${got(precision)}`);
   if (!Number.isInteger(queueLimit) || queueLimit < 1) throw new RangeError(`Expected a positive integer for queueLimit but received ${got(queueLimit)}`);
   if (!Array.isArray(opModules) || !opModules.every((m) => typeof m === 'string')) throw new TypeError(`Expected an array of module paths for opModules but received ${got(opModules)}`);

@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { describeRequest, type LoadResult, type Provider, type Reply, type Request, type WireError, type WorkerInit, type WorkerStats } from './protocol';
 import type { ValueSignature } from '../contracts/contracts';
 import type { TensorMap } from '../tensor';
+import { sessionOptions } from './session-options';
 
 type Op = (args: unknown) => Promise<unknown>;
 
@@ -18,27 +19,15 @@ const sessions = new Map<string, ort.InferenceSession>();
 const stats: WorkerStats = { sessionsOpen: 0, sessionsCreated: 0, runs: 0, runMs: 0 };
 let ops: Map<string, Op> | undefined;
 
-function sessionOptions(use: Provider): ort.InferenceSession.SessionOptions {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: use === 'cuda' ? [{ name: 'cuda', deviceId: init.deviceId } as ort.InferenceSession.ExecutionProviderConfig, 'cpu'] : ['cpu'],
-    graphOptimizationLevel: 'all',
-  };
-  if (init.threads > 0) {
-    options.intraOpNumThreads = init.threads;
-    options.interOpNumThreads = 1;
-  }
-  return options;
-}
-
 async function createSession(file: string): Promise<ort.InferenceSession> {
   try {
-    return await ort.InferenceSession.create(file, sessionOptions(provider));
+    return await ort.InferenceSession.create(file, sessionOptions(provider, init.threads, init.deviceId));
   } catch (err) {
     if (provider !== 'cuda' || !init.allowCpuFallback) throw err;
     // CUDA libraries present but unusable (no driver, no device): fall back once, and say so.
     provider = 'cpu';
     post({ kind: 'warning', message: `CUDA could not start (${(err as Error).message.split('\n')[0]}); using CPU` });
-    return ort.InferenceSession.create(file, sessionOptions(provider));
+    return ort.InferenceSession.create(file, sessionOptions(provider, init.threads, init.deviceId));
   }
 }
 

@@ -1,10 +1,13 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
-import { resizeBatch, tensorToRgb } from './image';
+import { resizeOffThread, toRgb } from './pixel-ops';
+import { rgbToTensor, type RgbImage } from './image';
 import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */
 export type Backend = 'onnx' | 'faceapi';
+/** Every backend, in the order the editor and the CLI list them. */
+export const BACKENDS: readonly Backend[] = ['onnx', 'faceapi'];
 
 /** DEX reads 224x224; ArcFace IR-SE50 reads 112x112. */
 export const AGE_SIZE = 224;
@@ -15,18 +18,19 @@ export const IDENTITY_CROP = { of: 256, left: 32, top: 35, side: 188 } as const;
 /**
  * Measures the apparent age of each image.
  * @param images [N,3,H,W] in [-1, 1]: FFHQ-aligned faces or renders (the face-api backend crops their face box)
+ * @param transfer hand `images` over to the runtime (unusable afterwards; saves a copy of them)
  * @returns years, one per image
  * @throws {ContractError} when the onnx backend is chosen and `age.onnx` is missing
  */
-export async function measureAges(models: SamModels, images: Tensor, backend: Backend): Promise<number[]> {
+export async function measureAges(models: SamModels, images: Tensor, backend: Backend, transfer = false): Promise<number[]> {
   if (backend === 'onnx') {
     const age = await models.require('age');
-    const result = await age.run({ image: await resizeBatch(images, AGE_SIZE) }, { transfer: true, outputs: ['age'] });
+    const result = await age.run({ image: await resizeOffThread(models.runtime, images, AGE_SIZE, undefined, transfer) }, { transfer: true, outputs: ['age'] });
     return Array.from(result.age.data);
   }
+  const faces = await toRgb(models.runtime, images, undefined, transfer);
   return Promise.all(
-    Array.from({ length: images.dims[0] }, async (_, i) => {
-      const { data, width, height } = tensorToRgb(images, i);
+    faces.map(async ({ data, width, height }) => {
       // face-api's nets read a tight face crop, not the whole FFHQ square.
       const box = alignedFaceBox(width);
       const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
@@ -38,19 +42,20 @@ export async function measureAges(models: SamModels, images: Tensor, backend: Ba
 /**
  * Identity embeddings (unit length) of each image; the onnx backend crops the face as SAM's
  * identity loss does (IDENTITY_CROP), the face-api backend reads the aligned face box.
+ * @param transfer hand `images` over to the runtime (unusable afterwards; saves a copy of them)
  * @throws {ContractError} when the onnx backend is chosen and `identity.onnx` is missing
  */
-export async function embedIdentities(models: SamModels, images: Tensor, backend: Backend): Promise<Float32Array[]> {
+export async function embedIdentities(models: SamModels, images: Tensor, backend: Backend, transfer = false): Promise<Float32Array[]> {
   const count = images.dims[0];
   if (backend === 'onnx') {
     const identity = await models.require('identity');
-    const { embedding } = await identity.run({ image: await resizeBatch(images, IDENTITY_SIZE, IDENTITY_CROP) }, { transfer: true });
+    const { embedding } = await identity.run({ image: await resizeOffThread(models.runtime, images, IDENTITY_SIZE, IDENTITY_CROP, transfer) }, { transfer: true });
     const size = embedding.dims[1];
     return Array.from({ length: count }, (_, i) => embedding.data.slice(i * size, (i + 1) * size));
   }
+  const faces = await toRgb(models.runtime, images, undefined, transfer);
   return Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      const { data, width, height } = tensorToRgb(images, i);
+    faces.map(async ({ data, width, height }) => {
       const box = alignedFaceBox(width);
       return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
     }),
@@ -68,4 +73,40 @@ export function cosine(a: Float32Array, b: Float32Array): number {
     nb += b[i] * b[i];
   }
   return dot / (Math.sqrt(na * nb) || 1);
+}
+
+/** What {@link measureFaces} found, one entry per face. */
+export interface FaceMeasures {
+  /** Apparent age, years. */
+  ages: number[];
+  /** Cosine similarity of each face's identity embedding to the input face's (absent without an input face). */
+  identity?: number[];
+  ageBackend: Backend;
+  identityBackend?: Backend;
+}
+
+/** The backend a folder offers for a role: its ONNX model when present, else the net bundled with face-api. */
+async function backendFor(models: SamModels, name: 'age' | 'identity'): Promise<Backend> {
+  return (await models.optional(name)) ? 'onnx' : 'faceapi';
+}
+
+/**
+ * Measures rendered faces: apparent age (age.onnx, else face-api's age net) and, given the
+ * input face, identity similarity to it (identity.onnx, else face-api's recognition net).
+ * @param faces FFHQ-aligned RGB faces, any one square side
+ * @param input the aligned input face, [1,3,H,W] in [-1, 1]
+ */
+export async function measureFaces(models: SamModels, faces: RgbImage[], input?: Tensor): Promise<FaceMeasures> {
+  const side = faces[0].width;
+  const batch = new Float32Array(faces.length * 3 * side * side);
+  faces.forEach((face, i) => batch.set(rgbToTensor(face).data, i * 3 * side * side));
+  const images: Tensor = { dims: [faces.length, 3, side, side], data: batch };
+  const ageBackend = await backendFor(models, 'age');
+  // The batch is still needed for identity: not handed over.
+  const ages = await measureAges(models, images, ageBackend);
+  if (!input) return { ages, ageBackend };
+  const identityBackend = await backendFor(models, 'identity');
+  const [reference] = await embedIdentities(models, input, identityBackend);
+  const embeddings = await embedIdentities(models, images, identityBackend);
+  return { ages, identity: embeddings.map((e) => cosine(e, reference)), ageBackend, identityBackend };
 }

@@ -8,6 +8,13 @@ export const OUTPUT_MODES = ['sequence', 'strip', 'animation', 'paste-back'] as 
 export type OutputMode = (typeof OUTPUT_MODES)[number];
 /** Sides of the output faces, in pixels. */
 export const OUTPUT_SIZES = [1024, 512, 256] as const;
+/**
+ * How far the generator renders: `full` always runs the whole 1024 generator (then resizes);
+ * `fast` runs the variant that stops at the output's size (generator-512, generator-256), which
+ * skips the last layers and so lacks the finest detail they add (skin texture, hair strands).
+ */
+export const QUALITIES = ['full', 'fast'] as const;
+export type Quality = (typeof QUALITIES)[number];
 /** Still image formats. */
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
 /** Animated image formats. */
@@ -21,6 +28,8 @@ export interface OutputOptions {
   format: ImageFormat;
   /** Side of each face image: sequence images, strip tiles, animation frames. Paste-back keeps the photo's size. */
   size: number;
+  /** Which generator renders (see {@link QUALITIES}). */
+  quality: Quality;
   /** Age labels on strip tiles and animation frames. */
   labels: boolean;
   animationFormat: AnimationFormat;
@@ -32,6 +41,10 @@ export interface OutputOptions {
   loop: number;
   /** Paste-back: width of the mask's soft edge, as a fraction of its radius. */
   feather: number;
+  /** Measure each age's render: apparent age, and identity similarity to the input face when it is given. */
+  measure: boolean;
+  /** Strip: add the measured age and identity to each tile's label. */
+  labelMeasures: boolean;
 }
 
 /**
@@ -42,12 +55,15 @@ export const OUTPUT_DEFAULTS: Readonly<OutputOptions> = {
   mode: 'sequence',
   format: 'png',
   size: 1024,
+  quality: 'full',
   labels: true,
   animationFormat: 'webp',
   frames: 8,
   delay: 80,
   loop: 0,
   feather: PASTE_DEFAULTS.feather,
+  measure: true,
+  labelMeasures: false,
 };
 
 /** Most frames one animation may hold. */
@@ -77,12 +93,15 @@ export function validateOutputOptions(options: Partial<OutputOptions> = {}): Out
   if (!OUTPUT_MODES.includes(o.mode)) throw new RangeError(`Expected one of ${OUTPUT_MODES.join(', ')} for mode but received ${got(o.mode)}`);
   if (!IMAGE_FORMATS.includes(o.format)) throw new RangeError(`Expected one of ${IMAGE_FORMATS.join(', ')} for format but received ${got(o.format)}`);
   if (!(OUTPUT_SIZES as readonly number[]).includes(o.size)) throw new RangeError(`Expected one of ${OUTPUT_SIZES.join(', ')} for size but received ${got(o.size)}`);
+  if (!QUALITIES.includes(o.quality)) throw new RangeError(`Expected one of ${QUALITIES.join(', ')} for quality but received ${got(o.quality)}`);
   if (typeof o.labels !== 'boolean') throw new TypeError(`Expected a boolean for labels but received ${got(o.labels)}`);
   if (!ANIMATION_FORMATS.includes(o.animationFormat)) throw new RangeError(`Expected one of ${ANIMATION_FORMATS.join(', ')} for animationFormat but received ${got(o.animationFormat)}`);
   if (!isIntIn(o.frames, 0, 60)) throw new RangeError(`Expected an integer between 0 and 60 for frames but received ${got(o.frames)}`);
   if (!isIntIn(o.delay, 20, 65535)) throw new RangeError(`Expected an integer between 20 and 65535 (ms) for delay but received ${got(o.delay)}`);
   if (!isIntIn(o.loop, 0, 65535)) throw new RangeError(`Expected an integer between 0 and 65535 for loop but received ${got(o.loop)}`);
   checkFeather(o.feather);
+  if (typeof o.measure !== 'boolean') throw new TypeError(`Expected a boolean for measure but received ${got(o.measure)}`);
+  if (typeof o.labelMeasures !== 'boolean') throw new TypeError(`Expected a boolean for labelMeasures but received ${got(o.labelMeasures)}`);
   return o;
 }
 

@@ -4,6 +4,7 @@
 // inside the aligned square, so the photo keeps its size and changes only around the face.
 import sharp from 'sharp';
 import type { RgbImage } from './image';
+import { DECODE_DEFAULTS } from '../image/decode';
 
 /** A 2x3 affine matrix [[a, b, c], [d, e, f]]: x' = a x + b y + c, y' = d x + e y + f. */
 export type Affine = [[number, number, number], [number, number, number]];
@@ -36,11 +37,11 @@ export const PASTE_DEFAULTS = {
   /** Width of the soft edge, as a fraction of the mask ellipse's radius (0.3: the inner 70% is pasted fully). */
   feather: 0.3,
   /** Largest photo accepted, in pixels. */
-  maxPixels: 40_000_000,
+  maxPixels: DECODE_DEFAULTS.maxPixels,
   /** Match the render's colours to the photo's around the face before blending. */
   colorMatch: true,
   /** Colour matching scales each channel's spread by at most this factor either way. */
-  maxGain: 2,
+  maxGain: 1.25,
 } as const;
 
 /** Options of {@link pasteFace}. */
@@ -51,9 +52,9 @@ export interface PasteOptions {
 }
 
 /**
- * How well the render's colours meet the photo's where they are blended: the mean absolute
- * difference (8-bit levels, averaged over R, G and B) between render and photo over the mask's
- * soft edge, before and after colour matching, and the per-channel correction applied.
+ * How well the render's colours meet the photo's where they are blended: the difference of
+ * their mean colours over the mask's soft edge (8-bit levels, |mean render - mean photo|
+ * averaged over R, G and B), before and after colour matching, and the per-channel correction.
  */
 export interface BorderColour {
   before: number;
@@ -193,7 +194,7 @@ export function pasteRegion(placement: FacePlacement, photoWidth: number, photoH
  * aligner's transform, scaled from the aligned size to the render's), sampled bilinearly, and
  * blended with the photo by {@link maskWeight}. Before blending, the render's colours are
  * matched to the photo's over the mask's soft edge (per channel mean and spread, the spread
- * scaled at most 2x either way), so skin tones meet without a seam; `colour` reports the mean
+ * scaled at most 1.25x either way), so skin tones meet without a seam; `colour` reports the mean
  * difference there before and after. Where the face is smaller in the photo than the
  * render, the render is first downsized (Lanczos) to the photo's scale, so no aliasing shows.
  * Pixels outside the region are copied unchanged. Works in row bands and yields between them,
@@ -296,20 +297,20 @@ export async function pasteFace(photo: RgbImage, face: RgbImage, placement: Face
       offset[c] = meanP - g * meanR;
     }
   }
-  let before = 0;
-  let after = 0;
+  const before = [0, 0, 0];
+  const after = [0, 0, 0];
   await visit((o, w) => {
     for (let c = 0; c < 3; c++) {
       const raw = sample[c];
       const matched = Math.min(255, Math.max(0, gain[c] * raw + offset[c]));
       if (w < 1) {
-        before += Math.abs(raw - pd[o + c]);
-        after += Math.abs(matched - pd[o + c]);
+        before[c] += raw - pd[o + c];
+        after[c] += matched - pd[o + c];
       }
       out[o + c] = Math.round(pd[o + c] + (matched - pd[o + c]) * w);
     }
   });
-  const per = ring > 0 ? 1 / (3 * ring) : 0;
-  const colour: BorderColour = { before: before * per, after: after * per, gain, offset };
+  const meanGap = (sums: number[]): number => (ring > 0 ? sums.reduce((total, sum) => total + Math.abs(sum / ring), 0) / 3 : 0);
+  const colour: BorderColour = { before: meanGap(before), after: meanGap(after), gain, offset };
   return { image: { data: out, width: W, height: H }, region, colour };
 }

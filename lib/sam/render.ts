@@ -1,19 +1,33 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
 import { LAYERS, STYLE } from './latent';
-import { resizeRgb, tensorToRgb, type RgbImage } from './image';
+import type { RgbImage } from './image';
+import { toRgb } from './pixel-ops';
 
 /** Most codes rendered in one generator run: bounds memory at 1024 (about 0.2 GB of activations each). */
 export const RENDER_BATCH = 4;
 
+/** The generator files of a model folder: the full one, and variants that stop at a lower resolution. */
+export const GENERATORS = ['generator', 'generator-512', 'generator-256'] as const;
+export type GeneratorName = (typeof GENERATORS)[number];
+
+/**
+ * The generator that renders `size` pixels without wasted layers: the variant that stops at
+ * that resolution (generator-512, generator-256), else the full one.
+ */
+export function generatorFor(size: number): GeneratorName {
+  return size <= 256 ? 'generator-256' : size <= 512 ? 'generator-512' : 'generator';
+}
+
 /**
  * Renders W+ codes with StyleGAN2.
  * @param codes K codes of 18x512
- * @param fast use `generator-256` when the folder has it (cheaper; for measuring, not for output)
+ * @param variant a generator variant to use when the folder has it (cheaper: it stops before the
+ *   last layers, so it lacks their finest detail); the full generator otherwise
  * @returns [K,3,R,R] in [-1, 1]
  */
-export async function render(models: SamModels, codes: Float32Array, count: number, fast = false): Promise<Tensor> {
-  const generator = (fast && (await models.optional('generator-256'))) || (await models.require('generator'));
+export async function render(models: SamModels, codes: Float32Array, count: number, variant: GeneratorName = 'generator'): Promise<Tensor> {
+  const generator = (variant !== 'generator' && (await models.optional(variant))) || (await models.require('generator'));
   const parts: Tensor[] = [];
   for (let start = 0; start < count; start += RENDER_BATCH) {
     const n = Math.min(RENDER_BATCH, count - start);
@@ -37,6 +51,7 @@ export async function render(models: SamModels, codes: Float32Array, count: numb
  * @param size resize each face to this side; omit to keep the generator's resolution
  * @param onProgress called after each batch with (rendered, total)
  * @param signal stops between batches when aborted (a node closing), rejecting with its reason
+ * @param variant the generator to render with (see {@link render})
  */
 export async function renderFaces(
   models: SamModels,
@@ -45,6 +60,7 @@ export async function renderFaces(
   size?: number,
   onProgress?: (done: number, total: number) => void,
   signal?: AbortSignal,
+  variant: GeneratorName = 'generator',
 ): Promise<{ faces: RgbImage[]; resolution: number }> {
   const faces: RgbImage[] = [];
   const code = LAYERS * STYLE;
@@ -52,12 +68,10 @@ export async function renderFaces(
   for (let start = 0; start < count; start += RENDER_BATCH) {
     signal?.throwIfAborted();
     const n = Math.min(RENDER_BATCH, count - start);
-    const images = await render(models, codes.subarray(start * code, (start + n) * code), n);
+    const images = await render(models, codes.subarray(start * code, (start + n) * code), n, variant);
     resolution = images.dims[3];
-    for (let i = 0; i < n; i++) {
-      const rgb = tensorToRgb(images, i);
-      faces.push(size ? await resizeRgb(rgb, size) : rgb);
-    }
+    // 8-bit conversion and resizing happen in the worker: this thread never loops over pixels.
+    faces.push(...(await toRgb(models.runtime, images, size, true)));
     onProgress?.(start + n, count);
   }
   return { faces, resolution };

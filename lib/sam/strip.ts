@@ -23,10 +23,11 @@ export function checkStripWidth(tiles: number, size: number, format: ImageFormat
  * @param faces rendered faces, any square side (resized to `size`)
  * @param ages one per face, for the labels
  * @param inputFace the aligned face the latent was encoded from (any image Buffer)
+ * @param notes one per face, added to its label (e.g. the measured age and identity)
  * @returns the encoded strip: (faces + input) x size wide, size high
  * @throws {RangeError} when the strip is wider than the format can store; {TypeError} when inputFace cannot be decoded
  */
-export async function makeStrip(faces: RgbImage[], ages: number[], options: Pick<OutputOptions, 'size' | 'format' | 'labels'>, inputFace?: Buffer): Promise<Buffer> {
+export async function makeStrip(faces: RgbImage[], ages: number[], options: Pick<OutputOptions, 'size' | 'format' | 'labels'>, inputFace?: Buffer, notes?: string[]): Promise<Buffer> {
   const { size, format, labels } = options;
   const tiles: RgbImage[] = [];
   if (inputFace) {
@@ -45,7 +46,7 @@ export async function makeStrip(faces: RgbImage[], ages: number[], options: Pick
   });
   let pipeline = sharp(strip, { raw: { width, height: size, channels: 3 } });
   if (labels) {
-    const texts = [...(inputFace ? ['input'] : []), ...ages.map(ageLabel)];
+    const texts = [...(inputFace ? ['input'] : []), ...ages.map((age, k) => (notes ? `${ageLabel(age)}: ${notes[k]}` : ageLabel(age)))];
     pipeline = pipeline.composite([await labelOverlay(texts, size)]).removeAlpha();
   }
   return pipeline.toFormat(format, stillOptions(format)).toBuffer();

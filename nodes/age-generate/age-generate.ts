@@ -9,12 +9,15 @@ interface AgeGenerateDef extends NodeDef {
   mode: OutputOptions['mode'];
   format: OutputOptions['format'];
   size: string | number;
+  quality: OutputOptions['quality'];
   labels: boolean;
   animationFormat: OutputOptions['animationFormat'];
   frames: string | number;
   delay: string | number;
   loop: string | number;
   feather: string | number;
+  measure?: boolean;
+  labelMeasures?: boolean;
 }
 
 interface GenerateMessage extends NodeMessage {
@@ -32,12 +35,15 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
     mode: config.mode || undefined,
     format: config.format || undefined,
     size: num(config.size),
+    quality: config.quality || undefined,
     labels: typeof config.labels === 'boolean' ? config.labels : undefined,
     animationFormat: config.animationFormat || undefined,
     frames: num(config.frames),
     delay: num(config.delay),
     loop: num(config.loop),
     feather: num(config.feather),
+    measure: typeof config.measure === 'boolean' ? config.measure : undefined,
+    labelMeasures: typeof config.labelMeasures === 'boolean' ? config.labelMeasures : undefined,
   });
 }
 
@@ -75,9 +81,15 @@ export = function (RED: NodeAPI): void {
       }, signal);
       statusDone(node, doneText(RED, options, result), engine);
       const render = { mode: options.mode, rendered: result.rendered, resolution: result.resolution, ms: Math.round(result.timings.total), renderMs: Math.round(result.timings.render) };
+      const measures = result.measures;
+      const measured = (index?: number): Record<string, unknown> => {
+        if (!measures) return {};
+        const pick = (values: number[]): number | number[] => (index === undefined ? values.map(round2) : round2(values[index]));
+        return { measuredAge: pick(measures.ages), ...(measures.identity ? { identity: pick(measures.identity) } : {}) };
+      };
       if (!result.perAge) {
         msg.payload = result.images[0].payload;
-        Object.assign(msg, { targetAge: result.images[0].ages, render });
+        Object.assign(msg, { targetAge: result.images[0].ages, render, ...measured() });
         send(msg);
         return;
       }
@@ -88,7 +100,7 @@ export = function (RED: NodeAPI): void {
         if (msg.parts) parts.parts = msg.parts;
         const code = { dims: [1, LAYERS, STYLE], data: codeAt(latent.data, index).slice(), ages: image.ages };
         const extra = image.border ? { paste: { borderBefore: round2(image.border.before), borderAfter: round2(image.border.after) } } : {};
-        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...extra } as NodeMessage);
+        send({ ...msg, payload: image.payload, targetAge: image.ages[0], latent: code, parts, render, ...measured(index), ...extra } as NodeMessage);
       });
     });
   }

@@ -17,7 +17,7 @@ interface AgeRuntimeDef extends NodeDef {
 function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
   const int = (value: string | number | undefined): number | undefined => (value === undefined || value === '' ? undefined : Number(value));
   return validateRuntimeOptions({
-    modelDir: modelFolder(RED, config.modelDir || 'models/sam-ffhq'),
+    modelDir: modelFolder(RED, config.modelDir || RUNTIME_DEFAULTS.modelDir),
     provider: config.provider || undefined,
     deviceId: int(config.deviceId),
     threads: int(config.threads),

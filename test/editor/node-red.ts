@@ -15,9 +15,9 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** Flags for a quiet headless Chromium that reaches nothing outside the test. */
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Launches Debian's Chromium headless. */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+/** Launches Debian's Chromium headless, with `extraArgs` after the usual flags. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /** Whether the browser test can run here; a reason when it cannot. */

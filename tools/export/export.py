@@ -1,10 +1,11 @@
 """Exports the official SAM checkpoints to the project's ONNX model folder.
 
-usage: npm run models:export -- --sam sam_ffhq_aging.pt [--dex dex_age_classifier.pth]
+usage: npx age-transform export --sam sam_ffhq_aging.pt [--dex dex_age_classifier.pth]
                                 [--arcface model_ir_se50.pth] --out models/sam-ffhq [--verify]
                                 [--int8 [--calibration DIR]]
+(in a checkout also: npm run models:export -- ...)
 
-Writes inversion, aging, generator, generator-256, mapping (and age, identity when given)
+Writes inversion, aging, generator, generator-512, generator-256, mapping (and age, identity when given)
 as <name>.onnx with a <name>.json manifest each; --verify adds verify.json (parity of every
 model against the PyTorch modules in onnxruntime-node, plus the SAM forward checks); --int8 adds
 <name>.int8.onnx variants with their quality report (quantize.py), each only where it passes.
@@ -38,7 +39,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    p = OneLineParser(prog='models:export', description='SAM checkpoints -> ONNX model folder')
+    p = OneLineParser(prog='age-transform export', description='SAM checkpoints -> ONNX model folder')
     p.add_argument('--sam', required=True, help='sam_ffhq_aging.pt (aging encoder, pSp encoder, generator, latent_avg)')
     p.add_argument('--dex', help='dex_age_classifier.pth (DEX VGG16 age classifier) -> age.onnx')
     p.add_argument('--arcface', help='model_ir_se50.pth (IR-SE50 ArcFace) -> identity.onnx')
@@ -102,6 +103,10 @@ def export_all(args, out: str) -> None:
                          'this graph keeps fractional ages'}),
         ('generator', GeneratorGraph(sam.decoder), res, sam_source,
          {'noise': 'stored noise buffers (deterministic)', 'sam_output': 'SAM average-pools this image to 256x256'}),
+        ('generator-512', GeneratorGraph(sam.decoder, 512), 512, sam_source,
+         {'noise': 'stored noise buffers (deterministic)',
+          'stops_at': 'the RGB output of the 512x512 layer (uses codes 0..15 of 18): without the 1024 '
+                      'layers, so without their finest detail'}),
         ('generator-256', GeneratorGraph(sam.decoder, 256), 256, sam_source,
          {'noise': 'stored noise buffers (deterministic)',
           'stops_at': 'the RGB output of the 256x256 layer (uses codes 0..13 of 18)'}),

@@ -3,7 +3,7 @@
 usage: /usr/bin/python3 tools/export/quantize.py --models FOLDER [--calibration DIR] [--node node]
        (or `npm run models:export -- ... --int8`, which runs the same code before the folder is renamed)
 
-For inversion, aging, generator, generator-256 and age (the ones present): Conv, and MatMul/Gemm
+For inversion, aging, the generators and age (the ones present): Conv, and MatMul/Gemm
 with a large weight, get int8 weights (per output channel, symmetric) and uint8 activations
 (per tensor, asymmetric, min/max of the float graph on calibration inputs); onnxruntime fuses each
 DequantizeLinear -> op -> QuantizeLinear group into its int8 kernel (QLinearConv and the like).
@@ -39,7 +39,7 @@ CALIBRATE_JS = os.path.join(ROOT, 'dist', 'lib', 'quantize', 'calibrate.js')
 
 # File stems that get an int8 variant. mapping (8 small layers, run once per random style) and
 # identity (a check, not on the render path) stay float32.
-INT8_MODELS = ('inversion', 'aging', 'generator', 'generator-256', 'age')
+INT8_MODELS = ('inversion', 'aging', 'generator', 'generator-512', 'generator-256', 'age')
 QUANTIZER_VERSION = '1'
 
 # Quality thresholds of an int8 variant against its float32 graph, on held-out inputs.

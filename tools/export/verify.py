@@ -26,7 +26,7 @@ IMAGE_TOL = 1e-2
 # output -> tolerance. Latents, probabilities and unit embeddings: 1e-3; images and years: 1e-2.
 TOLERANCES = {
     ('inversion', 'latent'): LATENT_TOL, ('aging', 'delta'): LATENT_TOL, ('mapping', 'w'): LATENT_TOL,
-    ('generator', 'image'): IMAGE_TOL, ('generator-256', 'image'): IMAGE_TOL,
+    ('generator', 'image'): IMAGE_TOL, ('generator-256', 'image'): IMAGE_TOL, ('generator-512', 'image'): IMAGE_TOL,
     ('age', 'age'): IMAGE_TOL, ('age', 'probs'): LATENT_TOL, ('identity', 'embedding'): LATENT_TOL,
 }
 
@@ -59,6 +59,8 @@ def run_parity(folder: str, scratch: str, sam: SAM, dex=None, arcface=None, node
          'inputs': {'image': {'file': 'image.f32', 'shape': list(image.shape)}, 'age': _save(scratch, 'age.f32', ages)}},
         {'id': 'generator', 'model': 'generator.onnx',
          'inputs': {'latent': {'sum': [['inversion', 'latent'], ['aging', 'delta']]}}},
+        {'id': 'generator-512', 'model': 'generator-512.onnx',
+         'inputs': {'latent': {'sum': [['inversion', 'latent'], ['aging', 'delta']]}}},
         {'id': 'generator-256', 'model': 'generator-256.onnx',
          'inputs': {'latent': {'sum': [['inversion', 'latent'], ['aging', 'delta']]}}},
         {'id': 'mapping', 'model': 'mapping.onnx',
@@ -82,6 +84,7 @@ def run_parity(folder: str, scratch: str, sam: SAM, dex=None, arcface=None, node
 
     modules = {
         'inversion': InversionGraph(sam), 'aging': AgingGraph(sam), 'generator': GeneratorGraph(sam.decoder),
+        'generator-512': GeneratorGraph(sam.decoder, 512),
         'generator-256': GeneratorGraph(sam.decoder, 256), 'mapping': MappingGraph(sam.decoder),
     }
     if dex is not None:

@@ -198,6 +198,16 @@ MODELS = [
         "clamped to [-1,1]; then the top 8 rows (R/8) of all channels = b = clamp(2t-1, -1, 1), t = mean over layers of dim 192.",
     },
     {
+        "name": "generator-512",
+        "role": "generator",
+        "module": Generator(48),
+        "resolution": 48,
+        "inputs": {"latent": spec(["N", LAYERS, WDIM])},
+        "outputs": {"image": spec(["N", 3, 48, 48], IMAGE_RANGE)},
+        "design": "middle generator variant (stands for the 512 one): as generator.onnx but R = 48: thumbnail = layer "
+        "mean of dims 0..191, nearest-neighbour upsampled to 48x48, clamped; top 6 rows (R/8) = b = clamp(2t-1, -1, 1).",
+    },
+    {
         "name": "generator-256",
         "role": "generator",
         "module": Generator(32),

@@ -1,12 +1,14 @@
-"""Full-size speed benchmark: PyTorch (the exporter's modules, and the official form of the
-generator) against onnxruntime-node on the exported folder (bench_full.mjs), batch 1.
+"""Full-size speed benchmark: SAM's PyTorch code (the exporter's modules, and the official form of
+the generator) against the project's runtime on the exported folder (bench/full.ts), batch 1.
 
 usage: npm run bench:full -- [--ckpt DIR] [--models DIR] [--threads 2] [--runs 5] [--pipeline-runs 3]
                              [--only a,b] [--wait-idle S] [--json FILE] [--node NODE]
 
 --ckpt DIR: the checkpoints (sam_ffhq_aging.pt, dex_age_classifier.pth; make_checkpoints.py writes
 random ones) are timed in PyTorch; --models DIR: the folder export.py wrote from them is timed in
-onnxruntime-node (bench_full.mjs, same threads and runs); with both, a comparison table follows.
+the project's runtime (dist/bench/full.js: per graph, and the pipelines through the code users
+run, full and fast, int8 where the folder has it; same threads and runs); with both, a comparison
+table follows.
 PyTorch runs with torch.set_num_threads(--threads); each case is the median of --runs after one
 warm-up run:
   inversion      pretrained_encoder(image) + latent_avg            (pSp encoder, 3 channels)
@@ -37,7 +39,9 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # keep tools/export free of __pycache__
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, 'tools', 'export'))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -46,7 +50,6 @@ from archs import FULL, set_reference_mode  # noqa: E402
 from checkpoints import load_dex, load_sam  # noqa: E402
 from graphs import AgeGraph, AgingGraph, GeneratorGraph, InversionGraph  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 LIFESPAN_AGES = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
 
 
@@ -179,17 +182,17 @@ def run_torch(args):
 
 
 def run_onnxruntime(args):
-    """Runs bench_full.mjs on the model folder with the same settings; returns its results."""
+    """Runs bench/full.ts (built) on the model folder with the same settings; returns its results."""
     fd, out = tempfile.mkstemp(suffix='.json')
     os.close(fd)
     try:
-        cmd = [args.node, os.path.join(HERE, 'bench_full.mjs'), args.models, '--threads', str(args.threads),
+        cmd = [args.node, os.path.join(ROOT, 'dist', 'bench', 'full.js'), args.models, '--threads', str(args.threads),
                '--runs', str(args.runs), '--pipeline-runs', str(args.pipeline_runs), '--json', out]
         if args.only:
             cmd += ['--only', args.only]
         if args.wait_idle:
             cmd += ['--wait-idle', str(args.wait_idle)]
-        print(f'onnxruntime-node ({args.threads} intra-op threads, batch 1)', flush=True)
+        print(f'project runtime ({args.threads} intra-op threads, batch 1)', flush=True)
         subprocess.run(cmd, check=True)
         with open(out, encoding='utf8') as f:
             return json.load(f)
@@ -204,19 +207,43 @@ TABLE = [
     ('aging encoder', 'aging', 'aging'),
     ('generator 1024 (official grouped form in PyTorch)', 'generator-ref', 'generator'),
     ('generator 1024 (exporter form in PyTorch)', 'generator', 'generator'),
+    ('generator-512', None, 'generator-512'),
     ('generator-256', 'generator-256', 'generator-256'),
     ('DEX (age)', 'age', 'age'),
     ('one age: inversion + aging + generator + DEX', 'one-age', 'one-age'),
+    ('one age, fast (generator-256) against SAM at 1024', 'one-age', 'one-age-fast'),
     ('lifespan, 11 ages', 'lifespan', 'lifespan'),
+    ('lifespan, 11 ages, fast (generator-256) against SAM at 1024', 'lifespan', 'lifespan-fast'),
 ]
 
 
 def print_table(torch_results, ort_results):
-    print('\n| | PyTorch (ms) | onnxruntime-node (ms) | speed-up |\n|---|---|---|---|')
+    """Markdown table: PyTorch, the runtime float32 (and int8 where measured), speed-ups, and the
+    share of the runtime's time outside onnxruntime."""
+    times = ort_results['times']
+    int8 = any(k.endswith('.int8') for k in times)
+    head = '| | PyTorch (ms) | runtime fp32 (ms) | speed-up | outside onnxruntime |'
+    if int8:
+        head += ' runtime int8 (ms) | speed-up |'
+    print('\n' + head + '\n|' + '---|' * (head.count('|') - 1))
     for label, t_case, o_case in TABLE:
-        t, o = torch_results['times'].get(t_case), ort_results['times'].get(o_case)
-        if t and o:
-            print(f'| {label} | {t["median_ms"]:.0f} | {o["median_ms"]:.0f} | {t["median_ms"] / o["median_ms"]:.1f}x |')
+        t, o = torch_results['times'].get(t_case) if t_case else None, times.get(o_case)
+        if not o:
+            continue
+        row = f'| {label} | {t["median_ms"]:.0f} | {o["median_ms"]:.0f} | ' if t else f'| {label} | | {o["median_ms"]:.0f} | '
+        row += f'{t["median_ms"] / o["median_ms"]:.1f}x | ' if t else '| '
+        row += f'{100 * o["outside_share"]:.1f}% |'
+        if int8:
+            q = times.get(o_case + '.int8')
+            row += (f' {q["median_ms"]:.0f} | {t["median_ms"] / q["median_ms"]:.1f}x |' if q and t else
+                    f' {q["median_ms"]:.0f} | |' if q else ' | |')
+        print(row)
+    full, fast = times.get('one-age'), times.get('one-age-fast')
+    if full and fast:
+        print(f'\nfast against full (one age): {full["median_ms"] / fast["median_ms"]:.2f}x')
+    full, fast = times.get('lifespan'), times.get('lifespan-fast')
+    if full and fast:
+        print(f'fast against full (lifespan): {full["median_ms"] / fast["median_ms"]:.2f}x')
 
 
 def main():

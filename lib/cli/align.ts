@@ -2,13 +2,14 @@
 // an AgeRuntime worker as the node does it.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { EXIT, parseCommandArgs, readInputFile, UsageError, type CliIO, type Command } from '../cli';
 import { AgeRuntime } from '../runtime/runtime';
-import { runtimeDetector } from '../face/detector';
+import { DETECTORS, runtimeDetector } from '../face/detector';
 import type { DetectFn, DetectorName } from '../face/types';
-import { ALIGN_DEFAULTS, ALIGN_RESAMPLES, alignImage, type AlignResample } from './align';
-import { ALIGN_SIZES } from './ffhq';
+import { ALIGN_DEFAULTS, ALIGN_RESAMPLES, alignImage } from '../align/align';
+import { ALIGN_SIZES } from '../align/ffhq';
 import { FACE_DEFAULTS } from '../face/face-ops';
+import { EXIT, type CliIO, type Command } from './command';
+import { choiceOption, numberChoiceOption, numberOption, oneImage, parseCommandArgs, readInputFile, required } from './options';
 
 const USAGE = `age-transform align IMAGE --out OUT.png [--size 256|512|1024] [--resample ffhq|sam] [--all] [--json]
   --out PATH            where the aligned PNG goes; with --all, a folder (created if needed)
@@ -35,13 +36,6 @@ const OPTIONS = {
   'max-pixels': { type: 'string' },
 } as const;
 
-function numberOption(name: string, value: string | undefined, check: (n: number) => boolean, expected: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !check(n)) throw new UsageError(`--${name} must be ${expected} (received "${value}")`);
-  return n;
-}
-
 /** `age-transform align`: see USAGE. */
 export const alignCommand: Command = {
   name: 'align',
@@ -49,15 +43,11 @@ export const alignCommand: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const { values, positionals } = parseCommandArgs(argv, OPTIONS);
-    if (positionals.length !== 1) throw new UsageError(`expected one IMAGE but received ${positionals.length}`);
-    const file = positionals[0]!;
-    const out = values.out;
-    if (!out) throw new UsageError('--out is required');
-    const size = numberOption('size', values.size, (n) => (ALIGN_SIZES as readonly number[]).includes(n), ALIGN_SIZES.join(', ').replace(/, (\d+)$/, ' or $1')) ?? ALIGN_DEFAULTS.size;
-    const resample = (values.resample ?? ALIGN_DEFAULTS.resample) as AlignResample;
-    if (!ALIGN_RESAMPLES.includes(resample)) throw new UsageError(`--resample must be ffhq or sam (received "${resample}")`);
-    const detector = values.detector ?? FACE_DEFAULTS.detector;
-    if (detector !== 'ssd' && detector !== 'tiny') throw new UsageError(`--detector must be ssd or tiny (received "${detector}")`);
+    const file = oneImage(positionals);
+    const out = required('out', values.out);
+    const size = numberChoiceOption('size', values.size, ALIGN_SIZES) ?? ALIGN_DEFAULTS.size;
+    const resample = choiceOption('resample', values.resample, ALIGN_RESAMPLES) ?? ALIGN_DEFAULTS.resample;
+    const detector = choiceOption<DetectorName>('detector', values.detector, DETECTORS) ?? FACE_DEFAULTS.detector;
     const minConfidence = numberOption('min-confidence', values['min-confidence'], (n) => n >= 0 && n <= 1, 'a number from 0 to 1');
     const minFaceSize = numberOption('min-face-size', values['min-face-size'], (n) => n >= 0, 'a number >= 0');
     const maxPixels = numberOption('max-pixels', values['max-pixels'], (n) => Number.isInteger(n) && n > 0, 'a positive integer');
@@ -68,7 +58,7 @@ export const alignCommand: Command = {
     let runtime: AgeRuntime | undefined;
     const detect: DetectFn = (rgb, width, height) => {
       runtime ??= AgeRuntime.create({ provider: 'cpu' });
-      return runtimeDetector(runtime, { detector: detector as DetectorName, minConfidence })(rgb, width, height);
+      return runtimeDetector(runtime, { detector, minConfidence })(rgb, width, height);
     };
     let result;
     try {
@@ -85,9 +75,12 @@ export const alignCommand: Command = {
     for (const [i, face] of result.faces.entries()) {
       const path = values.all ? join(out, `${stem}-face${i + 1}.png`) : out;
       await writeFile(path, face.image);
+      const { score, box, landmarks, quad, transform } = face;
       if (values.json) {
-        const { score, box, landmarks, quad, transform } = face;
         io.stdout(`${JSON.stringify({ file, score, box, landmarks, quad, transform, out: path })}\n`);
+      } else {
+        const which = values.all ? `face ${i + 1} of ${result.faces.length}` : result.found > 1 ? `the largest of ${result.found} faces` : 'the face';
+        io.stdout(`wrote ${path}: ${which}, ${size}x${size}, score ${score.toFixed(2)}, box ${Math.round(box.x)},${Math.round(box.y)} ${Math.round(box.width)}x${Math.round(box.height)}\n`);
       }
     }
     return EXIT.OK;

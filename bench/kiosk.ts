@@ -1,0 +1,53 @@
+// Capture to result on the kiosk page, as a visitor waits for it: Node-RED serving the
+// camera-kiosk example, Chromium with a fake camera playing the astronaut, the time from the
+// photo leaving the page (the POST) to the aged photo on screen. The 3-second countdown is
+// the page's own and not counted. Tiny models by default; SAM_MODELS names another folder.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchChromium, startNodeRed } from '../test/editor/node-red';
+import { fakeCameraArgs, writeY4m } from '../test/kiosk/camera';
+import { median, ROOT } from './util';
+
+/** Runs after one warm-up. */
+const RUNS = 7;
+
+/** Median and spread of capture-to-result on the kiosk page, in milliseconds. */
+export async function benchKiosk(): Promise<object> {
+  const work = mkdtempSync(join(tmpdir(), 'age-bench-kiosk-'));
+  const camera = join(work, 'camera.y4m');
+  await writeY4m(join(ROOT, 'test', 'fixtures', 'astronaut.png'), camera);
+  const flow = JSON.parse(readFileSync(join(ROOT, 'examples', 'camera-kiosk.json'), 'utf8')) as unknown[];
+  const red = await startNodeRed(flow);
+  const browser = await launchChromium(fakeCameraArgs(camera));
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['camera'] });
+    const page = await context.newPage();
+    page.setDefaultTimeout(300000);
+    await page.goto(`${red.base}kiosk`);
+    await page.waitForSelector('body[data-camera="on"]');
+    const times: number[] = [];
+    const server: number[] = [];
+    for (let run = 0; run <= RUNS; run++) {
+      const sent = page.waitForRequest((req) => req.method() === 'POST');
+      const answered = page.waitForResponse((res) => res.request().method() === 'POST');
+      await page.locator('#capture').click();
+      await sent;
+      const started = Date.now();
+      const body = (await (await answered).json()) as { ms: number };
+      await page.waitForSelector('body[data-result="shown"]');
+      if (run > 0) {
+        times.push(Date.now() - started);
+        server.push(body.ms);
+      }
+      await page.locator('#again').click();
+      await page.waitForSelector('#capture:not(.hidden)');
+    }
+    const stats = (values: number[]): object => ({ median: median(values), min: Math.min(...values), max: Math.max(...values) });
+    return { models: process.env.SAM_MODELS || 'tiny (test/fixtures/models/tiny)', runs: RUNS, frame: '640x480', captureToResultMs: stats(times), serverMs: stats(server) };
+  } finally {
+    await browser.close();
+    await red.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
