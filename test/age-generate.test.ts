@@ -13,7 +13,7 @@ import { SamModels } from '../lib/sam/models';
 import { ENCODER_SIZE, encodeAges } from '../lib/sam/encode';
 import { imageToTensor } from '../lib/sam/image';
 import type { Latent } from '../lib/sam/latent';
-import type { Affine } from '../lib/sam/paste';
+import type { Affine } from '../lib/align/ffhq';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
 

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import helper, { type TestFlows } from 'node-red-node-test-helper';
+import type { TestFlows } from 'node-red-node-test-helper';
+import { helper } from './node-helpers';
 import type { Node } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import { cudaLibrariesInstalled } from '../lib/runtime/runtime';
 import { TINY_MODELS } from './paths';
 
-helper.init(require.resolve('node-red'));
 
 /** Stand-ins for client nodes: the config node only needs their identity. */
 const client = (id: string): Node => ({ id }) as unknown as Node;

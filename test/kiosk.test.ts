@@ -1,5 +1,5 @@
 // The camera kiosk and the Dashboard 2 camera page as a visitor meets them: a real Node-RED
-// serving both example flows (tiny models), Debian's Chromium with a fake camera that plays
+// serving both example flows (the demo models npm start links), Debian's Chromium with a fake camera that plays
 // a real photo, and the aged photo that comes back. One Node-RED and one browser for all.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -200,6 +200,9 @@ describe('camera kiosk and dashboard in Chromium', function () {
     await page.screenshot({ path: join(shots, 'kiosk-working.png') });
     await page.waitForSelector('body[data-result="shown"]');
     assert.equal(await page.locator('#badge').textContent(), '70 years');
+    const picture = (await page.locator('#result').boundingBox())!;
+    const buttons = (await page.locator('nav').boundingBox())!;
+    assert.ok(picture.y >= 0 && picture.y + picture.height <= buttons.y + 1, `the whole result fits above the buttons (${JSON.stringify(picture)})`);
     await page.screenshot({ path: join(shots, 'kiosk-result.png') });
     const { after, before } = await shown(page);
     await assertAged(after, before, 'kiosk');

@@ -1,8 +1,10 @@
+import { tmpdir } from 'node:os';
 import helper from 'node-red-node-test-helper';
 import type { Node, NodeMessage } from 'node-red';
 import { requireNodeRed } from './paths';
 
-helper.init(requireNodeRed.resolve('node-red'));
+// Tests copy model folders to the system's temporary folder: allow it beside the user directory.
+helper.init(requireNodeRed.resolve('node-red'), { ageModelRoots: [tmpdir()] } as never);
 
 /** Node-RED's own catch node, so tests see errors the way a flow's Catch node does. */
 export const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;

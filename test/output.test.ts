@@ -6,8 +6,9 @@ import { validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output-option
 import { renderFaces } from '../lib/sam/render';
 import { checkStripWidth, makeStrip } from '../lib/sam/strip';
 import type { SamModels } from '../lib/sam/models';
-import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion, type Affine } from '../lib/sam/paste';
-import type { RgbImage } from '../lib/sam/image';
+import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion } from '../lib/sam/paste';
+import type { Affine } from '../lib/align/ffhq';
+import type { RgbImage } from '../lib/image/decode';
 import type { Latent } from '../lib/sam/latent';
 
 const CODE = 18 * 512;
@@ -192,6 +193,6 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
     assert.throws(() => checkPlacement({ transform: [[1, 0, 0], [0, 1, 0]] }), { message: "Expected msg.face.size to be the aligned face's side in pixels but received undefined" });
     assert.deepEqual(checkPlacement({ transform: [[1, 0, 2], [0, 1, 3]], size: 256, score: 0.9 }), { transform: [[1, 0, 2], [0, 1, 3]], size: 256 });
     await assert.rejects(decodePhoto('photo.jpg'), { message: 'Expected msg.original to be the original photo as an image Buffer but received string' });
-    await assert.rejects(decodePhoto(Buffer.from('not an image')), { message: /^Cannot decode msg.original as an image: / });
+    await assert.rejects(decodePhoto(Buffer.from('not an image')), { name: 'ImageInputError', code: 'EFORMAT', message: 'Image format of msg.original not recognised: expected JPEG, PNG, WebP, GIF, TIFF or AVIF' });
   });
 });

@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import helper, { type TestFlows } from 'node-red-node-test-helper';
+import type { TestFlows } from 'node-red-node-test-helper';
+import { helper } from './node-helpers';
 import type { Node, NodeMessage } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
@@ -12,7 +13,6 @@ import type { Latent } from '../lib/sam/latent';
 import type { PathReport } from '../lib/optimize/report';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 
-helper.init(requireNodeRed.resolve('node-red'));
 const catchNode = requireNodeRed('@node-red/nodes/core/common/25-catch.js') as (RED: unknown) => void;
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
 const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
@@ -99,7 +99,7 @@ describe('path-optimize node', function () {
       [{ payload: photo, targetAge: [] } as NodeMessage, 'RangeError: Expected at least one target age but received an empty list'],
       [{ payload: photo, targetAge: '50:150:50' } as NodeMessage, 'RangeError: Expected target ages between 0 and 100 years but received 150'],
       [{ payload: 'face.png' }, 'TypeError: Expected msg.payload to be an aligned face image Buffer but received string'],
-      [{ payload: Buffer.from('not an image') }, /^Error: Cannot decode msg\.payload as an image: /.source],
+      [{ payload: Buffer.from('not an image') }, 'ImageInputError: Image format of msg.payload not recognised: expected JPEG, PNG, WebP, GIF, TIFF or AVIF'],
     ];
     for (const [input, message] of cases) {
       const caught = next<Caught>(h2);

@@ -29,7 +29,7 @@ export function reflectPad(src: RgbImage, [left, top, right, bottom]: [number, n
   for (let y = 0; y < H; y++) {
     const row = y * W * 3;
     const o = (y + top) * w * 3;
-    data.copy(out, o + left * 3, row, row + W * 3);
+    out.set(data.subarray(row, row + W * 3), o + left * 3);
     for (let x = 0; x < w; x++) {
       if (x === left) x = left + W;
       if (x >= w) break;

@@ -2,7 +2,8 @@
 // encoded as an animated GIF or WebP.
 import sharp from 'sharp';
 import { codeAt, lerpCode, LAYERS, STYLE, type Latent } from './latent';
-import { resizeRgb, rgbSharp, type RgbImage } from './image';
+import { resizeRgb, rgbSharp } from './image';
+import { pixelCount, SHARP_MAX_PIXELS, type RgbImage } from '../image/decode';
 import { ageLabel, labelOverlay } from './labels';
 import { MAX_ANIMATION_BYTES, MAX_FRAMES, type OutputOptions } from './output-options';
 
@@ -39,11 +40,16 @@ export function checkAnimationSize(ageCount: number, options: Pick<OutputOptions
   if (ageCount < 2) throw new RangeError(`Expected at least 2 ages in msg.latent for an animation but received ${ageCount}`);
   const count = (ageCount - 1) * (options.frames + 1) + 1;
   if (count > MAX_FRAMES) throw new RangeError(`An animation of ${count} frames is more than the ${MAX_FRAMES} allowed; give fewer ages or fewer frames between them`);
-  const bytes = count * options.size * options.size * 3;
+  const pixels = count * options.size * options.size;
+  const bytes = pixels * 3;
   if (bytes > MAX_ANIMATION_BYTES) {
     throw new RangeError(
       `An animation of ${count} frames at ${options.size} px needs ${Math.round(bytes / 2 ** 20)} MiB, more than ${MAX_ANIMATION_BYTES / 2 ** 20} MiB; choose a smaller size or fewer frames`,
     );
+  }
+  // The frames go to sharp as one tall image: the memory bound keeps it within sharp's limit; this keeps it so.
+  if (pixels > SHARP_MAX_PIXELS) {
+    throw new RangeError(`An animation of ${count} frames at ${options.size} px holds ${pixelCount(pixels)}, more than sharp can process (${pixelCount(SHARP_MAX_PIXELS)}); choose a smaller size or fewer frames`);
   }
   return count;
 }

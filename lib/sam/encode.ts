@@ -4,6 +4,7 @@ import { parseAges } from './ages';
 import { imageToTensor } from './image';
 import { addDeltas, checkLatent, codeAt, LAYERS, STYLE, mixLayers, parseLayers, type Latent } from './latent';
 import { SeededRandom } from './random';
+import { MAX_AGES } from './ages';
 
 /** SAM's encoders read 256x256 RGB. */
 export const ENCODER_SIZE = 256;
@@ -72,7 +73,7 @@ export function validateEncodeOptions(options: Loose<EncodeOptions> = {}): Encod
  */
 export async function referenceCodes(models: SamModels, reference: unknown, ages: readonly number[], name = 'reference'): Promise<Float32Array> {
   if (Buffer.isBuffer(reference)) {
-    return (await encodeAges(models, await imageToTensor(reference, ENCODER_SIZE), ages)).data;
+    return (await encodeAges(models, await imageToTensor(reference, ENCODER_SIZE, name), ages)).data;
   }
   if (reference === undefined) throw new TypeError(`Expected ${name} (a latent or an aligned face image) for reference style mixing`);
   const latent = checkLatent(reference, name);
@@ -113,10 +114,8 @@ export async function invert(models: SamModels, image: Tensor): Promise<Float32A
 export async function agingDeltas(models: SamModels, image: Tensor, ages: readonly number[]): Promise<Float32Array> {
   const aging = await models.require('aging');
   const count = ages.length;
-  const plane = image.data.length;
-  const batch = new Float32Array(count * plane);
-  for (let k = 0; k < count; k++) batch.set(image.data, k * plane);
-  const result = await aging.run({ image: { dims: [count, ...image.dims.slice(1)], data: batch }, age: { dims: [count], data: Float32Array.from(ages) } }, { transfer: true });
+  // One image goes to the worker, which builds the batch (101 ages: 79 MB, off this thread).
+  const result = await aging.run({ image, age: { dims: [count], data: Float32Array.from(ages) } }, { repeat: { image: count } });
   return result.delta.data;
 }
 
@@ -126,6 +125,9 @@ export async function agingDeltas(models: SamModels, image: Tensor, ages: readon
  * @param mixing optional style mixing applied to every age
  */
 export async function encodeAges(models: SamModels, image: Tensor, ages: readonly number[], mixing?: StyleMixing): Promise<Latent> {
+  const total = ages.length * (mixing?.random?.count ?? 1);
+  // A latent carries at most MAX_AGES codes (checkLatent): say so before any work.
+  if (total > MAX_AGES) throw new RangeError(`Random style mixing of ${ages.length} ages x ${mixing!.random!.count} variants gives ${total} codes, more than the ${MAX_AGES} a latent may carry; ask fewer ages or variants`);
   const [inversion, deltas] = await Promise.all([invert(models, image), agingDeltas(models, image, ages)]);
   const codes = addDeltas(inversion, deltas, ages.length);
   const latent: Latent = { dims: [ages.length, LAYERS, STYLE], data: codes, ages: [...ages] };

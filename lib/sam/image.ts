@@ -1,27 +1,17 @@
 import sharp, { type Sharp } from 'sharp';
 import type { Tensor } from '../tensor';
-
-/** Decoded 8-bit RGB pixels, row-major, 3 channels. */
-export interface RgbImage {
-  data: Uint8Array;
-  width: number;
-  height: number;
-}
+import { decodeImage, type RgbImage } from '../image/decode';
 
 /**
- * Decodes an image and makes the model input SAM expects: RGB, square `size`, values in [-1, 1], channels first.
+ * Decodes an image (lib/image/decode: the same limits and messages as every node) and makes
+ * the model input SAM expects: RGB, square `size`, values in [-1, 1], channels first.
+ * @param name what the image is called in error messages
  * @returns a tensor of shape [1, 3, size, size]
- * @throws {Error} when sharp cannot decode the buffer
+ * @throws {ImageInputError} for an image that is not one, too large, too small, truncated or corrupt
  */
-export async function imageToTensor(input: Buffer, size: number): Promise<Tensor> {
-  const { data } = await sharp(input, { failOn: 'error' })
-    .rotate()
-    .toColorspace('srgb')
-    .removeAlpha()
-    .resize(size, size, { fit: 'fill' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return rgbToTensor({ data, width: size, height: size });
+export async function imageToTensor(input: unknown, size: number, name = 'msg.payload'): Promise<Tensor> {
+  const image = await decodeImage(input, { name, resize: { size, fit: 'fill' } });
+  return rgbToTensor(image);
 }
 
 /** RGB pixels to a [1,3,H,W] tensor in [-1, 1]. */

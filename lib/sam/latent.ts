@@ -1,3 +1,5 @@
+import { MAX_AGE, MAX_AGES } from './ages';
+
 /** StyleGAN2 FFHQ 1024 has 18 style inputs of 512 values each. */
 export const LAYERS = 18;
 export const STYLE = 512;
@@ -12,7 +14,8 @@ export interface Latent {
 
 /**
  * Checks a value received as `msg.latent` (or `msg.reference`) and returns it typed.
- * Accepts a Float32Array or a plain number array (as a JSON message would carry it).
+ * Accepts a Float32Array or a plain number array (as a JSON message would carry it). A latent
+ * carries at most MAX_AGES codes (as many as a message may ask ages), each age in 0..MAX_AGE.
  * @throws {TypeError|RangeError} naming what is wrong
  */
 export function checkLatent(value: unknown, what = 'msg.latent'): Latent {
@@ -22,6 +25,13 @@ export function checkLatent(value: unknown, what = 'msg.latent'): Latent {
     throw new RangeError(`Expected ${what}.dims to be [K,18,512] but received ${JSON.stringify(dims)}`);
   }
   const count = dims[0];
+  // Checked before the data is touched: the size of everything after follows from it.
+  if (count > MAX_AGES) throw new RangeError(`Expected ${what} to carry at most ${MAX_AGES} codes but it carries ${count}`);
+  if (Array.isArray(data)) {
+    // Float32Array.from would turn null into 0 and '1' into 1 without a word.
+    const bad = data.findIndex((v) => typeof v !== 'number');
+    if (bad >= 0) throw new TypeError(`Expected ${what}.data to hold numbers but item ${bad} is ${data[bad] === null ? 'null' : typeof data[bad]}`);
+  }
   const values = data instanceof Float32Array ? data : Array.isArray(data) ? Float32Array.from(data as number[]) : undefined;
   if (!values) throw new TypeError(`Expected ${what}.data to be a Float32Array or an array of numbers`);
   if (values.length !== count * CODE) throw new RangeError(`Expected ${what}.data to hold ${count * CODE} values for dims [${dims.join(',')}] but it holds ${values.length}`);
@@ -29,6 +39,8 @@ export function checkLatent(value: unknown, what = 'msg.latent'): Latent {
   if (!Array.isArray(ages) || ages.length !== count || !ages.every((a) => typeof a === 'number' && Number.isFinite(a))) {
     throw new RangeError(`Expected ${what}.ages to list ${count} ages, one per code`);
   }
+  const outside = ages.find((a) => a < 0 || a > MAX_AGE);
+  if (outside !== undefined) throw new RangeError(`Expected ${what}.ages to be between 0 and ${MAX_AGE} years but received ${outside}`);
   return { dims: [count, LAYERS, STYLE], data: values, ages: [...ages] };
 }
 

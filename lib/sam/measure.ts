@@ -1,7 +1,8 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
 import { resizeOffThread, toRgb } from './pixel-ops';
-import { rgbToTensor, type RgbImage } from './image';
+import { rgbToTensor } from './image';
+import type { RgbImage } from '../image/decode';
 import { alignedFaceBox } from '../face/face-ops';
 
 /** Which network measures age or identity: our exported ONNX models, or the nets bundled with face-api. */

@@ -4,7 +4,8 @@
 // labels in their own files; this file is the step that ties them together.
 import type { SamModels } from './models';
 import { generatorFor, renderFaces } from './render';
-import { rgbSharp, type RgbImage } from './image';
+import { rgbSharp } from './image';
+import { checkImage, type RgbImage } from '../image/decode';
 import { animationCodes, checkAnimationSize, makeAnimation } from './animation';
 import { checkStripWidth, makeStrip } from './strip';
 import { stillOptions, type OutputOptions } from './output-options';
@@ -121,6 +122,8 @@ export async function generate(
     }
     case 'strip': {
       checkStripWidth(count + (aligned ? 1 : 0), options.size, options.format);
+      // Header checks (format, pixel limit) before rendering; the pixels are decoded into the strip.
+      if (aligned) await checkImage(aligned, { name: 'msg.aligned' });
       const faces = await renderAll(latent.data, count, options.size, options.size);
       await measure(faces);
       const notes = options.labelMeasures && measures ? measureNotes(measures) : undefined;

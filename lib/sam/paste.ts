@@ -3,11 +3,8 @@
 // aligner's transform and blended through a soft elliptical mask that fades to zero well
 // inside the aligned square, so the photo keeps its size and changes only around the face.
 import sharp from 'sharp';
-import type { RgbImage } from './image';
-import { DECODE_DEFAULTS } from '../image/decode';
-
-/** A 2x3 affine matrix [[a, b, c], [d, e, f]]: x' = a x + b y + c, y' = d x + e y + f. */
-export type Affine = [[number, number, number], [number, number, number]];
+import { invertAffine, type Affine } from '../align/ffhq';
+import { decodeImage, typeName, type RgbImage } from '../image/decode';
 
 /** Where the aligned face sits in the photo, as face-align reports it in `msg.face`. */
 export interface FacePlacement {
@@ -36,8 +33,6 @@ export const FACE_MASK = { cx: 0.5, cy: 0.52, rx: 0.4, ry: 0.44 } as const;
 export const PASTE_DEFAULTS = {
   /** Width of the soft edge, as a fraction of the mask ellipse's radius (0.3: the inner 70% is pasted fully). */
   feather: 0.3,
-  /** Largest photo accepted, in pixels. */
-  maxPixels: DECODE_DEFAULTS.maxPixels,
   /** Match the render's colours to the photo's around the face before blending. */
   colorMatch: true,
   /** Colour matching scales each channel's spread by at most this factor either way. */
@@ -64,12 +59,6 @@ export interface BorderColour {
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function typeName(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'array';
-  return typeof value;
-}
 
 /**
  * Checks a feather value.
@@ -106,26 +95,16 @@ export function checkPlacement(value: unknown, what = 'msg.face'): FacePlacement
 }
 
 /**
- * Decodes the original photo the way face-align does: upright (EXIF orientation applied),
- * 8-bit sRGB, alpha dropped, so `msg.face.transform` addresses its pixels.
+ * Decodes the original photo as face-align does (lib/image/decode: same limits and messages):
+ * upright, 8-bit sRGB, alpha dropped, so `msg.face.transform` addresses its pixels.
  * @param what the name used in error messages
- * @throws {TypeError} when the value is not an image Buffer sharp can decode
+ * @throws {TypeError} when the value is not an image Buffer; {ImageInputError} when it cannot be decoded
  */
 export async function decodePhoto(input: unknown, what = 'msg.original'): Promise<RgbImage> {
   if (!Buffer.isBuffer(input) || input.length === 0) {
     throw new TypeError(`Expected ${what} to be the original photo as an image Buffer but received ${Buffer.isBuffer(input) ? 'an empty Buffer' : typeName(input)}`);
   }
-  try {
-    const { data, info } = await sharp(input, { limitInputPixels: PASTE_DEFAULTS.maxPixels })
-      .autoOrient()
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
-  } catch (err) {
-    throw new TypeError(`Cannot decode ${what} as an image: ${(err as Error).message}`);
-  }
+  return decodeImage(input, { name: what });
 }
 
 /**
@@ -143,15 +122,6 @@ export function maskWeight(u: number, v: number, feather: number = PASTE_DEFAULT
   if (e >= 1) return 0;
   const t = (e - inner) / feather;
   return 1 - t * t * (3 - 2 * t);
-}
-
-function invert(m: Affine): Affine {
-  const [[a, b, c], [d, e, f]] = m;
-  const det = a * e - b * d;
-  return [
-    [e / det, -b / det, (b * f - c * e) / det],
-    [-d / det, a / det, (c * d - a * f) / det],
-  ];
 }
 
 /** The map from render pixels (side `r`) to photo pixels, through the aligned frame (side `size`). */
@@ -230,7 +200,7 @@ export async function pasteFace(photo: RgbImage, face: RgbImage, placement: Face
     src = { data, width: side, height: side };
   }
   const R = src.width;
-  const inv = invert(renderToPhoto(placement, R));
+  const inv = invertAffine(renderToPhoto(placement, R));
   const fd = src.data;
   const pd = photo.data;
   const last = R - 1;

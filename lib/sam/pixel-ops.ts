@@ -4,7 +4,8 @@
 // post the pixels there and back (transferred, not copied, where the caller is done with them).
 import type { AgeRuntime } from '../runtime/runtime';
 import type { Tensor } from '../tensor';
-import { resizeBatch, resizeRgb, tensorToRgb, type Crop, type RgbImage } from './image';
+import { resizeBatch, resizeRgb, tensorToRgb, type Crop } from './image';
+import type { RgbImage } from '../image/decode';
 import { pasteFace, type BorderColour, type FacePlacement } from './paste';
 
 interface RgbArgs {

@@ -41,13 +41,19 @@ export function validateRegressOptions(options: { backend?: string; input?: stri
 
 /**
  * Resolves `auto`: the exported model (age.onnx: DEX; identity.onnx: IR-SE50) when the folder
- * has one that opens, else face-api's own net.
+ * has one, else face-api's own net (also when there is no model folder at all). A model file
+ * that is there but broken (corrupt, mismatched) is an error, never a silent fallback.
+ * @throws {ContractError} ECORRUPT, EMANIFEST, ESIGNATURE, ECONFINED for a broken model
  * @param model which measurement (default age)
  * @example const backend = await chooseBackend(models, 'auto'); // 'onnx' with age.onnx
  */
 export async function chooseBackend(models: SamModels, choice: BackendChoice = REGRESS_DEFAULTS.backend, model: 'age' | 'identity' = 'age'): Promise<Backend> {
   if (choice !== 'auto') return choice;
-  return (await models.optional(model).catch(() => undefined)) ? 'onnx' : 'faceapi';
+  const found = await models.optional(model).catch((err: { code?: string }) => {
+    if (err.code === 'ENOFOLDER') return undefined;
+    throw err;
+  });
+  return found ? 'onnx' : 'faceapi';
 }
 
 /**
@@ -72,8 +78,8 @@ export type RegressStage = { stage: 'detecting' } | { stage: 'measuring'; backen
  * @param options backend (default auto), aligned (default false: the image is a photo),
  *   name of the image in error messages (default "input"), onStage for progress
  * @returns years and the backend that measured them, or undefined when a photo holds no face
- * @throws {Error} `Cannot decode NAME as an image: ...`; {ContractError} when the onnx backend
- *   is asked for and `age.onnx` is missing
+ * @throws {ImageInputError} for an image that cannot be decoded (lib/image/decode); {ContractError}
+ *   when the onnx backend is asked for and `age.onnx` is missing, or when it is broken
  * @example const { age } = (await measureImageAge(models, photo)) ?? { age: NaN };
  */
 export async function measureImageAge(
@@ -90,12 +96,6 @@ export async function measureImageAge(
     face = found.image;
   }
   options.onStage?.({ stage: 'measuring', backend });
-  let tensor;
-  try {
-    tensor = await imageToTensor(face, AGE_SIZE);
-  } catch (err) {
-    throw new Error(`Cannot decode ${options.name ?? 'input'} as an image: ${(err as Error).message}`);
-  }
-  const [age] = await measureAges(models, tensor, backend);
+  const [age] = await measureAges(models, await imageToTensor(face, AGE_SIZE, options.name ?? 'input'), backend);
   return { age, backend };
 }

@@ -1,7 +1,7 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
 import { LAYERS, STYLE } from './latent';
-import type { RgbImage } from './image';
+import type { RgbImage } from '../image/decode';
 import { toRgb } from './pixel-ops';
 
 /** Most codes rendered in one generator run: bounds memory at 1024 (about 0.2 GB of activations each). */

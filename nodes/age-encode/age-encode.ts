@@ -38,12 +38,7 @@ export = function (RED: NodeAPI): void {
       const ages = msg.targetAge === undefined ? settings.ages : parseAges(msg.targetAge);
       const started = Date.now();
       statusBusy(node, RED._('age-encode.status.encoding', { count: ages.length }));
-      let image;
-      try {
-        image = await imageToTensor(face, ENCODER_SIZE);
-      } catch (err) {
-        throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
-      }
+      const image = await imageToTensor(face, ENCODER_SIZE);
       const styles = await stylesFor(models, settings.mixing, msg.reference, ages, 'msg.reference');
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;

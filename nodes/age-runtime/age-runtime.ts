@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { PrecisionChoice } from '../../lib/contracts/contracts';
 import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
-import { modelFolder, type AgeRuntimeConfigNode } from '../shared/runtime-client';
+import { modelFolder, modelRoots, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
 interface AgeRuntimeDef extends NodeDef {
   modelDir: string;
@@ -23,6 +23,7 @@ function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
     threads: int(config.threads),
     precision: config.precision || undefined,
     queueLimit: int(config.queueLimit),
+    modelRoots: modelRoots(RED),
   });
 }
 

@@ -62,12 +62,7 @@ export = function (RED: NodeAPI): void {
       const input = msg.targetAge === undefined ? settings : { ...settings, ages: msg.targetAge };
       // Checked before decoding, so a bad msg.targetAge gets its exact message.
       validateOptimizeOptions(input);
-      let image;
-      try {
-        image = await imageToTensor(face, ENCODER_SIZE);
-      } catch (err) {
-        throw new Error(`Cannot decode msg.payload as an image: ${(err as Error).message}`);
-      }
+      const image = await imageToTensor(face, ENCODER_SIZE);
       let shown = 0;
       let where = '';
       const onProgress = (p: OptimizeProgress): void => {
@@ -80,17 +75,11 @@ export = function (RED: NodeAPI): void {
         statusBusy(node, RED._(key, { frame: p.frame, frames: p.frames, evaluations: p.evaluations, budget: p.budget }));
       };
       statusBusy(node, RED._('path-optimize.status.starting'));
-      try {
-        const { latent, report } = await optimizePath(models, image, input, { signal, onProgress });
-        msg.latent = latent;
-        msg.report = report;
-        statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }), engine);
-      } catch (err) {
-        if ((err as Error).name !== 'AbortError') throw err;
-        // Closed or redeployed: the run ends without a result and without an error.
-        node.status({});
-        return;
-      }
+      // Closed or redeployed: the run rejects with an AbortError, which serveInput ends quietly.
+      const { latent, report } = await optimizePath(models, image, input, { signal, onProgress });
+      msg.latent = latent;
+      msg.report = report;
+      statusDone(node, RED._('path-optimize.status.done', { frames: report.frames.length, before: report.maeBefore.toFixed(1), after: report.maeAfter.toFixed(1), seconds: report.seconds.toFixed(1) }), engine);
       send(msg);
     });
   }

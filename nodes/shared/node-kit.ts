@@ -3,6 +3,17 @@
 import type { Node, NodeAPI, NodeMessage } from 'node-red';
 import { connectRuntime, type RuntimeLease } from './runtime-client';
 import { SamModels } from '../../lib/sam/models';
+import type { Ticket } from '../../lib/runtime/admission';
+import { RUNTIME_DEFAULTS } from '../../lib/runtime/runtime';
+
+/** Where a message carries its admission ticket (docs/ADMISSION.md); `_` marks it internal, as Node-RED's own. */
+const TICKET = '_ageAdmission';
+
+/** Failures that only mean the node or its runtime is closing: they end a message quietly. */
+function isShutdown(err: unknown): boolean {
+  const { name, code } = (err ?? {}) as { name?: string; code?: string };
+  return name === 'AbortError' || code === 'ECLOSED';
+}
 
 /** Longest status text before it is cut (the editor shows one short line). */
 const STATUS_MAX = 60;
@@ -59,8 +70,11 @@ export interface Engine {
 
 /**
  * Wires a node's input to an async handler with the project's habits: one runtime lease per
- * node, errors through done(err) with a red status, and on close: wait for running work,
- * release the models and the lease.
+ * node; admission at the door (a new message is refused with EBUSY, before any decoding, when
+ * the runtime has its limit of messages in progress; an admitted one always continues, and
+ * `msg.retryAfter` tells an HTTP flow what to answer); errors through done(err) with a red
+ * status; on close: abort, wait for running work (bounded), release the models and the lease.
+ * Work that ends because the node or runtime closes ends quietly: done() without an error.
  * @param handler does the work; sends results itself with `send`; its rejection becomes done(err)
  * @returns nothing; the lease is taken at once, so a config error shows before any message
  */
@@ -89,15 +103,35 @@ export function serveInput(
       done(startError);
       return;
     }
-    const work = handler(msg, send, engine, abort.signal).then(
+    const { admission } = engine.lease.runtime;
+    const carried = msg as NodeMessage & { [TICKET]?: unknown; retryAfter?: number };
+    let ticket: Ticket;
+    try {
+      ticket = admission.enter(carried[TICKET]);
+    } catch (err) {
+      carried.retryAfter = (err as { retryAfter?: number }).retryAfter;
+      statusError(node, err);
+      done(err as Error);
+      return;
+    }
+    carried[TICKET] = ticket;
+    const work = admission.run(ticket, () => handler(msg, send, engine!, abort.signal)).then(
       () => done(),
       (err: Error) => {
+        if (isShutdown(err)) {
+          node.status({});
+          done();
+          return;
+        }
         statusError(node, err);
         done(err);
       },
     );
     running.add(work);
-    work.finally(() => running.delete(work));
+    work.finally(() => {
+      running.delete(work);
+      admission.leave(ticket);
+    });
   });
 
   node.on('close', (_removed: boolean, done: () => void) => {
@@ -105,7 +139,9 @@ export function serveInput(
     const held = engine;
     engine = undefined;
     startError = new Error('node closed');
-    Promise.allSettled([...running])
+    // Bounded: Node-RED gives a closing node 15 s; the runtime's own close is bounded the same way.
+    const waited = new Promise<void>((resolve) => setTimeout(resolve, RUNTIME_DEFAULTS.closeTimeout).unref());
+    Promise.race([Promise.allSettled([...running]), waited])
       .then(async () => {
         if (held) {
           await held.models.release();

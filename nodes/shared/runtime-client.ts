@@ -29,6 +29,17 @@ export function modelFolder(RED: NodeAPI, folder: string): string {
 }
 
 /**
+ * The folders model files must resolve inside (settings.js): the user directory and
+ * `ageModelRoots`, unless `ageConfineModels: false` (on by default). See RuntimeOptions.modelRoots.
+ */
+export function modelRoots(RED: NodeAPI): string[] {
+  const settings = RED.settings as { userDir?: string; ageConfineModels?: unknown; ageModelRoots?: unknown };
+  if (settings.ageConfineModels === false) return [];
+  const extra = Array.isArray(settings.ageModelRoots) ? settings.ageModelRoots.filter((r): r is string => typeof r === 'string' && r !== '') : [];
+  return [settings.userDir ?? process.cwd(), ...extra.map((root) => modelFolder(RED, root))];
+}
+
+/**
  * Gives a node a runtime lease.
  * @param runtimeId id of an age-runtime config node, or '' for the shared default runtime
  * @throws {Error} when the id names no deployed config node, or the runtime cannot start
@@ -41,7 +52,7 @@ export function connectRuntime(RED: NodeAPI, node: Node, runtimeId: string | und
     return { runtime, release: () => config.deregister(node) };
   }
   if (!defaultRuntime || defaultRuntime.runtime.closed) {
-    const runtime = AgeRuntime.create({ modelDir: modelFolder(RED, RUNTIME_DEFAULTS.modelDir) });
+    const runtime = AgeRuntime.create({ modelDir: modelFolder(RED, RUNTIME_DEFAULTS.modelDir), modelRoots: modelRoots(RED) });
     for (const warning of runtime.warnings) node.warn(warning);
     defaultRuntime = { runtime, clients: new Set() };
   }
