@@ -29,7 +29,7 @@
    * keep the settings 0.1.0 ran them with, and get thumbnails on (new in version 1).
    */
   var MIGRATIONS = {
-    'age-runtime': [{ to: 1, fill: { modelDir: 'models/sam-ffhq', provider: 'auto', deviceId: 0, threads: 0, queueLimit: 50 } }],
+    'age-runtime': [{ to: 1, fill: { modelDir: 'models/sam-ffhq', provider: 'auto', deviceId: 0, threads: 0, precision: 'auto', queueLimit: 50 } }],
     'face-align': [{ to: 1, fill: { size: 256, mode: 'largest', resample: 'ffhq', detector: 'ssd', minConfidence: 0.5, minFaceSize: 20, maxPixels: 40000000, preview: true } }],
     'age-encode': [{ to: 1, fill: { targetAge: '0:100:10', mixing: 'none', layers: '8-17', alpha: 1, variants: 3, seed: 0 } }],
     'age-generate': [{ to: 1, fill: { mode: 'sequence', format: 'png', size: 1024, quality: 'full', labels: true, animationFormat: 'webp', frames: 8, delay: 80, loop: 0, feather: 0.3, preview: true } }],

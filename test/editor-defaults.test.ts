@@ -21,6 +21,7 @@ const MIRRORS: Record<string, Record<string, unknown>> = {
     provider: RUNTIME_DEFAULTS.provider,
     deviceId: RUNTIME_DEFAULTS.deviceId,
     threads: RUNTIME_DEFAULTS.threads,
+    precision: RUNTIME_DEFAULTS.precision,
     queueLimit: RUNTIME_DEFAULTS.queueLimit,
   },
   'face-align': {

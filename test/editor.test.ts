@@ -352,6 +352,13 @@ describe('flow editor in Chromium', function () {
       { value: 'cpu', text: RUNTIME_TEXT.provider.cpu },
     ]);
     assert.equal(await page.locator('#node-config-input-provider').inputValue(), 'auto');
+    const precision = await page.locator('#node-config-input-precision option').evaluateAll((els) => els.map((e) => ({ value: (e as HTMLOptionElement).value, text: (e.textContent || '').trim() })));
+    assert.deepEqual(precision, [
+      { value: 'auto', text: RUNTIME_TEXT.precision.auto },
+      { value: 'fp32', text: RUNTIME_TEXT.precision.fp32 },
+      { value: 'int8', text: RUNTIME_TEXT.precision.int8 },
+    ]);
+    assert.equal(await page.locator('#node-config-input-precision').inputValue(), 'auto');
     const refused = await page.locator('#node-config-dialog-edit-form .input-error, #node-config-dialog-edit-form input:invalid').evaluateAll((els) => els.map((e) => e.getAttribute('id') || ''));
     assert.deepEqual(refused, [], 'the runtime dialog marks its default values as errors');
     // Not deployed yet: the dialog says so instead of a provider.
@@ -372,11 +379,11 @@ describe('flow editor in Chromium', function () {
       RED.nodes.eachConfig((c) => {
         if (c.type === 'age-runtime') n = c as EditorNode & Record<string, unknown>;
       });
-      return n && { id: n.id, valid: n.valid, errors: n.validationErrors || [], provider: n.provider, deviceId: Number(n.deviceId), threads: Number(n.threads), queueLimit: Number(n.queueLimit), configVersion: Number(n.configVersion) };
+      return n && { id: n.id, valid: n.valid, errors: n.validationErrors || [], provider: n.provider, precision: n.precision, deviceId: Number(n.deviceId), threads: Number(n.threads), queueLimit: Number(n.queueLimit), configVersion: Number(n.configVersion) };
     });
     assert.ok(runtime, 'Done added no age-runtime');
     const { id: runtimeId, ...settings } = runtime;
-    assert.deepEqual(settings, { valid: true, errors: [], provider: 'auto', deviceId: 0, threads: 0, queueLimit: 50, configVersion: 1 });
+    assert.deepEqual(settings, { valid: true, errors: [], provider: 'auto', precision: 'auto', deviceId: 0, threads: 0, queueLimit: 50, configVersion: 1 });
     assert.equal(await page.locator('#node-input-runtime').inputValue(), runtimeId, 'the new runtime is selected in the node');
     await closeDialog('ok');
   });
@@ -387,10 +394,11 @@ describe('flow editor in Chromium', function () {
     await openDialog(encode.id);
     await page.locator('#node-input-btn-runtime-edit:not(.disabled)').click();
     await page.waitForSelector('#node-config-dialog-edit-form #node-config-input-state');
-    // Asked from the deployed runtime: not started yet, or the provider it uses.
+    // Asked from the deployed runtime: not started yet, or the provider and the precision of each opened model.
+    const state = page.locator('#node-config-input-state');
     await page.waitForFunction(() => (document.querySelector('#node-config-input-state')?.textContent || '') !== '');
-    const text = (await page.locator('#node-config-input-state').textContent()) || '';
-    assert.ok(text === RUNTIME_TEXT.state.idle || /^(cpu|cuda)$/.test(text), `the deployed runtime's state reads ${JSON.stringify(text)}`);
+    const text = (await state.textContent()) || '';
+    assert.ok(text === RUNTIME_TEXT.state.idle || new RegExp(`^(cpu|cuda) · ((int8|fp32): |${RUNTIME_TEXT.state.noModels}$)`).test(text), `the deployed runtime's state reads ${JSON.stringify(text)}`);
     await page.locator('#node-config-dialog-cancel').click();
     await page.waitForSelector('#node-config-dialog-edit-form', { state: 'detached' });
     await closeDialog('cancel');

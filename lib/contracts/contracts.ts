@@ -47,6 +47,18 @@ export const MODEL_FILES: ReadonlyArray<{ name: string; role: Role }> = [
   { name: 'identity', role: 'identity' },
 ];
 
+/** Numeric precision of a model file: float32 (`<name>.onnx`) or int8 QDQ (`<name>.int8.onnx`). */
+export type Precision = 'fp32' | 'int8';
+
+/** What a user asks for: `auto` takes int8 where the variant exists and its quality report passed. */
+export type PrecisionChoice = 'auto' | Precision;
+
+/** Every precision choice, for validation and editors. */
+export const PRECISION_CHOICES: readonly PrecisionChoice[] = ['auto', 'fp32', 'int8'];
+
+/** File stems the exporter makes int8 variants of (`--int8`); the others are always float32. */
+export const INT8_MODEL_NAMES: readonly string[] = ['inversion', 'aging', 'generator', 'generator-512', 'generator-256', 'age'];
+
 /** A model's sidecar manifest (`<name>.json`). */
 export interface Manifest {
   contract: number;
@@ -58,6 +70,9 @@ export interface Manifest {
   opset?: number;
   exporter?: string;
   source?: { file: string; sha256: string } | null;
+  /** Absent for float32; `int8` for a quantized variant, which also carries its quality report. */
+  precision?: Precision;
+  report?: { pass?: boolean; figures?: Record<string, unknown> };
   /** True for the designed demo models shipped in the package (models/demo), which only show what the flow does. */
   demo?: boolean;
   [extra: string]: unknown;
@@ -76,6 +91,8 @@ export interface ModelEntry {
   role: Role;
   file: string;
   manifest: Manifest;
+  /** Which variant `file` is. */
+  precision: Precision;
 }
 
 /** Error thrown for a model folder or file that breaks its contract; `code` tells which check failed. */
@@ -109,14 +126,15 @@ function exportHint(dir: string): string {
  * Reads a model folder and its manifests, without loading any ONNX file.
  * @param dir folder holding `<name>.onnx` and `<name>.json` pairs
  * @param required file stems that must be there (e.g. `['inversion', 'aging']`)
+ * @param precision which variant to pick per model (see `findModel`)
  * @returns the entries found, keyed by file stem; optional files that are absent are left out
  * @throws {ContractError} ENOFOLDER, ENOFILE, EMANIFEST
  * @example readModelFolder('models/sam-ffhq', ['inversion', 'aging', 'generator'])
  */
-export function readModelFolder(dir: string, required: readonly string[] = []): Map<string, ModelEntry> {
+export function readModelFolder(dir: string, required: readonly string[] = [], precision: PrecisionChoice = 'fp32'): Map<string, ModelEntry> {
   const entries = new Map<string, ModelEntry>();
   for (const { name } of MODEL_FILES) {
-    const entry = findModel(dir, name, required.includes(name));
+    const entry = findModel(dir, name, required.includes(name), precision);
     if (entry) entries.set(name, entry);
   }
   return entries;
@@ -127,20 +145,47 @@ export function readModelFolder(dir: string, required: readonly string[] = []): 
  * @param dir the model folder
  * @param name a file stem of MODEL_FILES, e.g. `'generator-256'`
  * @param required whether a missing file is an error (else `undefined` is returned)
+ * @param precision `fp32`: `<name>.onnx`; `auto`: `<name>.int8.onnx` when it is there and its
+ *   report passed, else `<name>.onnx`; `int8`: the int8 variant for every model in
+ *   INT8_MODEL_NAMES (an error when it is missing or did not pass), float32 for the others
  * @throws {ContractError} ENOFOLDER, ENOFILE, EMANIFEST; {TypeError} for a name no role has
  */
-export function findModel(dir: string, name: string, required: boolean): ModelEntry | undefined {
+export function findModel(dir: string, name: string, required: boolean, precision: PrecisionChoice = 'fp32'): ModelEntry | undefined {
   const known = MODEL_FILES.find((f) => f.name === name);
   if (!known) throw new TypeError(`unknown model "${name}"; expected one of ${MODEL_FILES.map((f) => f.name).join(', ')}`);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new ContractError(`model folder not found: ${dir}; ${exportHint(dir)}`, 'ENOFOLDER');
+  }
+  if (precision !== 'fp32' && INT8_MODEL_NAMES.includes(name)) {
+    const int8 = findInt8(dir, name, known.role, precision === 'int8');
+    if (int8) return int8;
   }
   const file = join(dir, `${name}.onnx`);
   if (!existsSync(file)) {
     if (!required) return undefined;
     throw new ContractError(`model file missing: ${file} (role "${known.role}"); ${exportHint(dir)}`, 'ENOFILE');
   }
-  return { name, role: known.role, file, manifest: readManifest(join(dir, `${name}.json`), known.role) };
+  return { name, role: known.role, file, manifest: readManifest(join(dir, `${name}.json`), known.role), precision: 'fp32' };
+}
+
+/** The int8 variant of a model when it is there and its report passed; `strict` makes its absence an error. */
+function findInt8(dir: string, name: string, role: Role, strict: boolean): ModelEntry | undefined {
+  const file = join(dir, `${name}.int8.onnx`);
+  const hint = 'export it with --int8, or set precision to auto or fp32';
+  if (!existsSync(file)) {
+    if (!strict) return undefined;
+    throw new ContractError(`int8 model missing: ${file} (precision int8); ${hint}`, 'ENOFILE');
+  }
+  const manifestFile = join(dir, `${name}.int8.json`);
+  const manifest = readManifest(manifestFile, role);
+  if (manifest.precision !== 'int8') {
+    throw new ContractError(`manifest ${manifestFile} declares precision ${JSON.stringify(manifest.precision ?? 'fp32')}, expected "int8"`, 'EMANIFEST');
+  }
+  if (manifest.report?.pass !== true) {
+    if (!strict) return undefined;
+    throw new ContractError(`int8 model ${file} has no passed quality report in ${manifestFile}; ${hint}`, 'EMANIFEST');
+  }
+  return { name, role, file, manifest, precision: 'int8' };
 }
 
 /**

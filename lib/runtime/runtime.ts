@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { checkSignature, ContractError, findModel, isDemoFolder, type ModelEntry, type ValueSignature } from '../contracts/contracts';
+import { checkSignature, ContractError, findModel, isDemoFolder, PRECISION_CHOICES, type ModelEntry, type Precision, type PrecisionChoice, type ValueSignature } from '../contracts/contracts';
 import type { TensorMap } from '../tensor';
 import { Admission, type BusyError } from './admission';
 import { describeRequest, type LoadResult, type Provider, type Reply, type Request, type WorkerInit, type WorkerStats, type WireError } from './protocol';
@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   deviceId: number;
   /** Intra-op threads per session; 0 lets onnxruntime choose. */
   threads: number;
+  /** Model variants: `auto` takes `<name>.int8.onnx` where it exists and its report passed. */
+  precision: PrecisionChoice;
   /**
    * Most messages admitted at once (docs/ADMISSION.md): a node refuses a new message with
    * EBUSY beyond it. Jobs outside any message (the CLI, the library) count one each instead.
@@ -48,6 +50,7 @@ export const RUNTIME_DEFAULTS: Readonly<RuntimeOptions> = {
   provider: 'auto',
   deviceId: 0,
   threads: 0,
+  precision: 'auto',
   queueLimit: 50,
   opModules: [],
   closeTimeout: 5000,
@@ -108,12 +111,13 @@ const CONFINE_HINT = 'allow its folder in settings.js ageModelRoots, or set ageC
  */
 export function validateRuntimeOptions(options: Partial<RuntimeOptions>): RuntimeOptions {
   const merged: RuntimeOptions = { ...RUNTIME_DEFAULTS, ...stripUndefined(options) };
-  const { modelDir, provider, deviceId, threads, queueLimit, opModules, closeTimeout, modelRoots } = merged;
+  const { modelDir, provider, deviceId, threads, precision, queueLimit, opModules, closeTimeout, modelRoots } = merged;
   const got = (value: unknown): string => `${JSON.stringify(value)} of type ${typeof value}`;
   if (typeof modelDir !== 'string' || modelDir === '') throw new TypeError(`Expected a folder path for modelDir but received ${got(modelDir)}`);
   if (!PROVIDER_CHOICES.includes(provider)) throw new RangeError(`Expected one of ${PROVIDER_CHOICES.join(', ')} for provider but received ${got(provider)}`);
   if (!Number.isInteger(deviceId) || deviceId < 0) throw new RangeError(`Expected a non-negative integer for deviceId but received ${got(deviceId)}`);
   if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) throw new RangeError(`Expected an integer between 0 and ${MAX_THREADS} for threads but received ${got(threads)}`);
+  if (!PRECISION_CHOICES.includes(precision)) throw new RangeError(`Expected one of ${PRECISION_CHOICES.join(', ')} for precision but received ${got(precision)}`);
   if (!Number.isInteger(queueLimit) || queueLimit < 1) throw new RangeError(`Expected a positive integer for queueLimit but received ${got(queueLimit)}`);
   if (!Array.isArray(opModules) || !opModules.every((m) => typeof m === 'string')) throw new TypeError(`Expected an array of module paths for opModules but received ${got(opModules)}`);
   if (!Number.isInteger(closeTimeout) || closeTimeout < 0 || closeTimeout > 14_000) throw new RangeError(`Expected an integer between 0 and 14000 (ms) for closeTimeout but received ${got(closeTimeout)}`);
@@ -200,6 +204,7 @@ export class AgeRuntime extends EventEmitter {
   private workerAlive = false;
   private closing: Promise<void> | undefined;
   private readonly refs = new Map<string, { count: number; load: Promise<LoadResult> }>();
+  private readonly precisions = new Map<string, Precision>();
   /** Messages admitted by the nodes of this runtime (docs/ADMISSION.md). */
   readonly admission: Admission;
 
@@ -245,6 +250,18 @@ export class AgeRuntime extends EventEmitter {
   /** Whether the worker thread is alive. */
   get running(): boolean {
     return this.workerAlive;
+  }
+
+  /** Precision of every model opened by name so far, by file stem. */
+  get modelPrecisions(): Record<string, Precision> {
+    return Object.fromEntries(this.precisions);
+  }
+
+  /** What runs the models, for a status line: e.g. `cpu, int8`, `cpu, int8+fp32`; the precision once a model is open. */
+  get inUse(): string {
+    const used = new Set(this.precisions.values());
+    if (used.size === 0) return this.currentProvider;
+    return `${this.currentProvider}, ${used.size > 1 ? 'int8+fp32' : [...used][0]}`;
   }
 
   /** Folder the models are read from, made absolute. */
@@ -429,7 +446,7 @@ export class AgeRuntime extends EventEmitter {
   async openModel(name: string, required: false): Promise<ModelSession | undefined>;
   async openModel(name: string, required = true): Promise<ModelSession | undefined> {
     this.confineFolder();
-    const entry = findModel(this.modelDir, name, required);
+    const entry = findModel(this.modelDir, name, required, this.options.precision);
     if (!entry) return undefined;
     const session = await this.acquire(entry.file);
     try {
@@ -438,6 +455,7 @@ export class AgeRuntime extends EventEmitter {
       await session.release();
       throw err;
     }
+    this.precisions.set(name, entry.precision);
     return { ...session, entry };
   }
 

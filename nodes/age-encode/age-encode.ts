@@ -44,7 +44,7 @@ export = function (RED: NodeAPI): void {
       const styles = await stylesFor(models, settings.mixing, msg.reference, ages, 'msg.reference');
       msg.latent = await encodeAges(models, image, ages, styles);
       msg.aligned = face;
-      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.provider }), engine);
+      statusDone(node, RED._('age-encode.status.done', { count: ages.length, ms: Date.now() - started, provider: models.runtime.inUse }), engine);
       send(msg);
     });
   }

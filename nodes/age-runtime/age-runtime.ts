@@ -1,4 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { PrecisionChoice } from '../../lib/contracts/contracts';
 import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
 import { migrateConfig } from '../shared/config-version';
 import { modelFolder, modelRoots, type AgeRuntimeConfigNode } from '../shared/runtime-client';
@@ -8,6 +9,8 @@ interface AgeRuntimeDef extends NodeDef {
   provider: ProviderChoice;
   deviceId: string | number;
   threads: string | number;
+  /** Absent in flows saved before it existed: the default applies. */
+  precision?: PrecisionChoice;
   queueLimit: string | number;
 }
 
@@ -19,6 +22,7 @@ function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
     provider: config.provider || undefined,
     deviceId: int(config.deviceId),
     threads: int(config.threads),
+    precision: config.precision || undefined,
     queueLimit: int(config.queueLimit),
     modelRoots: modelRoots(RED),
   });
@@ -64,6 +68,8 @@ export = function (RED: NodeAPI): void {
     (node as AgeRuntimeConfigNode & { describe(): Promise<object> }).describe = async () => ({
       provider: runtime?.provider ?? null,
       requested: options?.provider ?? null,
+      precision: options?.precision ?? RUNTIME_DEFAULTS.precision,
+      models: runtime?.modelPrecisions ?? {},
       modelDir: options?.modelDir ?? null,
       clients: clients.size,
       warnings: runtime?.warnings ?? [],

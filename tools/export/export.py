@@ -2,11 +2,13 @@
 
 usage: npx age-transform export --sam sam_ffhq_aging.pt [--dex dex_age_classifier.pth]
                                 [--arcface model_ir_se50.pth] --out models/sam-ffhq [--verify]
+                                [--int8 [--calibration DIR]]
 (in a checkout also: npm run models:export -- ...)
 
 Writes inversion, aging, generator, generator-512, generator-256, mapping (and age, identity when given)
 as <name>.onnx with a <name>.json manifest each; --verify adds verify.json (parity of every
-model against the PyTorch modules in onnxruntime-node, plus the SAM forward checks).
+model against the PyTorch modules in onnxruntime-node, plus the SAM forward checks); --int8 adds
+<name>.int8.onnx variants with their quality report (quantize.py), each only where it passes.
 Everything is written into a temporary folder beside --out and renamed at the end, so a failed
 run leaves nothing half-written. Errors: one line on stderr, exit 2 for bad input, 1 otherwise.
 """
@@ -43,6 +45,9 @@ def parse_args(argv):
     p.add_argument('--arcface', help='model_ir_se50.pth (IR-SE50 ArcFace) -> identity.onnx')
     p.add_argument('--out', required=True, help='model folder to create or replace')
     p.add_argument('--verify', action='store_true', help='run the parity report (verify.json)')
+    p.add_argument('--int8', action='store_true', help='also write <name>.int8.onnx variants that pass their quality report (quantize.py)')
+    p.add_argument('--calibration', help='with --int8: folder of aligned face images to calibrate on (default: faces the models make)')
+    p.add_argument('--int8-rejected', help='with --int8: folder for variants that miss a threshold (to inspect or time them)')
     p.add_argument('--small', action='store_true', help='test only: the reduced architecture of make_checkpoints.py --small')
     p.add_argument('--node', default='node', help='node binary used by --verify (default: node on PATH)')
     return p.parse_args(argv)
@@ -119,6 +124,7 @@ def export_all(args, out: str) -> None:
                                     'it to 112x112 before this model',
                       'embedding': 'L2-normalised'}))
 
+    names = [job[0] for job in jobs]
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{os.path.basename(out)}.partial-', dir=parent)
@@ -149,6 +155,19 @@ def export_all(args, out: str) -> None:
             if failure:
                 raise ParityError(f'parity check failed: {failure}; expected every difference within tolerance')
             log(f'parity report verify.json written in {time.time() - t:.1f} s')
+        if args.int8:
+            from quantize import QuantizeError, quantize_folder
+
+            t = time.time()
+            del sam, dex, arcface, module, jobs[:]  # the PyTorch modules are done with; the int8 step needs the memory
+            try:
+                results = quantize_folder(tmp, calibration=args.calibration, node=args.node, log=log,
+                                          rejected=args.int8_rejected)
+            except QuantizeError as err:
+                raise ExportError(str(err)) from err
+            failed = [f'{n}: {r["failure"]}' for n, r in results.items() if r.get('failure') and not r['written']]
+            log(f'int8 variants: {sum(r["written"] for r in results.values())} written in {time.time() - t:.1f} s'
+                + (f'; not written (quality below threshold): {"; ".join(failed)}' if failed else ''))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a model folder is not
@@ -163,7 +182,7 @@ def export_all(args, out: str) -> None:
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
-    log(f'model folder {args.out} ready ({len(jobs)} models) in {time.time() - t0:.1f} s')
+    log(f'model folder {args.out} ready ({len(names)} models) in {time.time() - t0:.1f} s')
 
 
 def main(argv=None) -> int:
