@@ -102,7 +102,7 @@ export async function generate(
   /** Measures one face per age, when asked; identity needs the aligned input. */
   const measure = async (faces: RgbImage[]): Promise<void> => {
     if (!options.measure) return;
-    measures = await measureFaces(models, faces, aligned ? await imageToTensor(aligned, ENCODER_SIZE) : undefined);
+    measures = await measureFaces(models, faces, aligned ? await imageToTensor(aligned, ENCODER_SIZE, 'msg.aligned') : undefined);
   };
   const done = (images: GeneratedImage[], perAge: boolean, rendered: number): GenerateResult => ({
     images,
