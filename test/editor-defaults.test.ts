@@ -47,8 +47,8 @@ const MIRRORS: Record<string, Record<string, unknown>> = {
     seed: OPTIMIZE_DEFAULTS.seed,
   },
 };
-/** Fields that are the editor's own, not settings of the engine. */
-const EDITOR_ONLY = new Set(['name', 'runtime', 'configVersion']);
+/** Fields that are the editor's own or the node's (thumbnails), not settings of the engine. */
+const EDITOR_ONLY = new Set(['name', 'runtime', 'configVersion', 'preview']);
 
 /** Anything: callable, and every property is another anything (jQuery, RED's helpers). */
 function anything(): unknown {
@@ -69,7 +69,9 @@ function editorDefinitions(): Map<string, EditorDefinition> {
   // RED as the editor has it: registerType records, everything else is a stand-in.
   const fallback = <T extends object>(known: T): T => new Proxy(known, { get: (t, key) => (key in t ? (t as Record<PropertyKey, unknown>)[key] : stub) });
   const RED = fallback({ nodes: fallback({ registerType: (type: string, def: EditorDefinition) => registered.set(type, def) }), _: (key: string) => key });
-  const context = vm.createContext({ RED, $: stub, jQuery: stub, console });
+  // jQuery: only $.extend is used while registering (the shared script merges definitions).
+  const jquery = fallback(Object.assign(() => stub, { extend: (target: object, ...sources: object[]) => Object.assign(target, ...sources) }));
+  const context = vm.createContext({ RED, $: jquery, jQuery: jquery, console });
   vm.runInContext('var window = this;', context);
   // A shared editor script served from resources/ comes first, as the editor loads it first.
   const resources = join(ROOT, 'resources');
