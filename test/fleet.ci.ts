@@ -83,7 +83,7 @@ describe('fleet over a real MQTT v5 broker (mosquitto, 2 workers, 1 kiosk)', fun
   let mqttEnv: Record<string, string>;
 
   const startWorker = async (name: string): Promise<NodeRedProcess> => {
-    const red = await startNodeRed({ userDir: join(dir, name), flows: example('fleet-worker'), name, linkPackage: true, env: { ...mqttEnv, FLEET_WORKER: name }, settings: { mqttReconnectTime: 500 } });
+    const red = await startNodeRed({ userDir: join(dir, name), flows: example('fleet-worker'), name, linkPackage: true, env: { ...mqttEnv, FLEET_WORKER: name }, settings: { mqttReconnectTime: 500, ageModelRoots: [TINY_MODELS] } });
     await connected(red);
     workers[name] = red;
     return red;

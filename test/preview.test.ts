@@ -11,12 +11,11 @@ import faceAlignNode from '../nodes/face-align/face-align';
 import ageRegressNode from '../nodes/age-regress/age-regress';
 import { PREVIEW_TOPIC, SHOWING_TOPIC } from '../nodes/shared/preview';
 import { makeThumbnail, THUMBNAIL_DEFAULTS } from '../lib/image/thumbnail';
-import { FIXTURES, TINY_MODELS } from './paths';
+import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
 import { helper, next, useNodeRed } from './node-helpers';
 
 /** Node-RED's runtime event bus: comms messages from editors arrive on it, RED.comms.publish goes out through it. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const events = (require('@node-red/util') as { events: import('node:events').EventEmitter }).events;
+const events = (requireNodeRed('@node-red/util') as { events: import('node:events').EventEmitter }).events;
 
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
 type Published = { topic: string; data: { image: string | null; width?: number; height?: number }; retain?: boolean };
