@@ -30,10 +30,14 @@ import argparse
 import json
 import math
 import os
+import sys
 
 import onnx
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from designed_models import fix_shapes, seeded, spec  # noqa: E402
 
 OPSET = 17
 EXPORTER = "demo-models 1"
@@ -51,10 +55,6 @@ OLD_FULL = 1.00                 # t where the old cues are complete
 YOUNG_FULL = 0.02               # t where the young cues are complete
 
 assert PLANES % LAYERS == 0
-
-
-def seeded(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # ---- fixed linear maps ------------------------------------------------------------------
@@ -396,13 +396,6 @@ class Mapping(torch.nn.Module):
         return torch.cat([smooth, t, fill], dim=1)
 
 
-def spec(shape, value_range=None):
-    out = {"type": "float32", "shape": shape}
-    if value_range is not None:
-        out["range"] = value_range
-    return out
-
-
 IMAGE_RANGE = [-1, 1]
 
 MODELS = [
@@ -458,21 +451,6 @@ def example_inputs(entry, batch=2):
         else:
             tensors.append(torch.rand(shape, generator=gen) * 2 - 1)
     return tuple(tensors)
-
-
-def fix_shapes(model, entry):
-    """Writes the exact contract shapes (with "N") on the graph's inputs and outputs."""
-    declared = {**entry["inputs"], **entry["outputs"]}
-    for value in list(model.graph.input) + list(model.graph.output):
-        want = declared[value.name]["shape"]
-        dims = value.type.tensor_type.shape.dim
-        del dims[:]
-        for d in want:
-            dim = dims.add()
-            if isinstance(d, str):
-                dim.dim_param = d
-            else:
-                dim.dim_value = d
 
 
 def make_demo(out_dir):

@@ -14,10 +14,14 @@ write the same files.
 import argparse
 import json
 import os
+import sys
 
 import onnx
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from designed_models import fix_shapes, seeded, spec  # noqa: E402
 
 OPSET = 17
 EXPORTER = "tiny-models 1"
@@ -27,10 +31,6 @@ THUMB = 8                      # thumbnail side
 TDIM = 3 * THUMB * THUMB       # 192 thumbnail dims
 AGE_DIM = TDIM                 # dim 192: age coordinate t = years / 100
 FILL = WDIM - TDIM - 1         # 319 latent_avg filler dims
-
-
-def seeded(seed):
-    return torch.Generator().manual_seed(seed)
 
 
 # Fixed seeded constants.
@@ -157,13 +157,6 @@ class Heavy(torch.nn.Module):
         return x
 
 
-def spec(shape, value_range=None):
-    out = {"type": "float32", "shape": shape}
-    if value_range is not None:
-        out["range"] = value_range
-    return out
-
-
 IMAGE_RANGE = [-1, 1]
 
 MODELS = [
@@ -256,21 +249,6 @@ def example_inputs(entry, batch=2):
         else:
             tensors.append(torch.rand(shape, generator=gen) * 2 - 1)
     return tuple(tensors)
-
-
-def fix_shapes(model, entry):
-    """Writes the exact contract shapes (with "N") on the graph's inputs and outputs."""
-    declared = {**entry["inputs"], **entry["outputs"]}
-    for value in list(model.graph.input) + list(model.graph.output):
-        want = declared[value.name]["shape"]
-        dims = value.type.tensor_type.shape.dim
-        del dims[:]
-        for d in want:
-            dim = dims.add()
-            if isinstance(d, str):
-                dim.dim_param = d
-            else:
-                dim.dim_value = d
 
 
 def export(module, args, path, input_names, output_names, dynamic_axes):
