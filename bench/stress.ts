@@ -215,6 +215,7 @@ async function fuzz(img: Images): Promise<Row> {
   const t0 = Date.now();
   const before = uncaught;
   const ids: number[] = [];
+  const samples: number[] = [];
   for (let sid = 0; sid < FUZZ; sid++) {
     const node = FUZZ_NODES[sid % FUZZ_NODES.length];
     const msg: Record<string, unknown> = { sid, payload: hostileImage(rnd, img), targetAge: hostileAges(rnd) };
@@ -224,10 +225,12 @@ async function fuzz(img: Images): Promise<Row> {
     (helper.getNode(node.id) as Node).receive(msg as NodeMessage);
     await waitAll(seen.counts, [sid], ANSWER_TIMEOUT_MS);
     if (sid % 100 === 99) forgetSpyHistory();
+    if (sid % 200 === 199) samples.push(mb());
   }
   await sleep(500);
   rss.stop();
-  const row = tally('fuzz', ids, seen, start, rss.peak(), t0, uncaught - before, '6 nodes, seeded');
+  const history = KEEP_SPY_HISTORY ? 'spy history kept' : 'spy history cleared every 100';
+  const row = tally('fuzz', ids, seen, start, rss.peak(), t0, uncaught - before, `6 nodes, seeded; ${history}; RSS every 200: ${samples.join(' ')}`);
   await helper.unload();
   return row;
 }
