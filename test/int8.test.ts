@@ -205,7 +205,7 @@ describe('int8 variants (tiny models)', function () {
     }
   });
 
-  it('age-transform run --precision picks the variants and says which ran', async function () {
+  it('age-transform run --precision picks the variants and says which ran; optimize takes it too', async function () {
     const out = mkdtempSync(join(tmpdir(), 'int8-run-'));
     try {
       const photo = join(FIXTURES, 'astronaut.png');
@@ -228,6 +228,9 @@ describe('int8 variants (tiny models)', function () {
       const strict = await cli(['run', photo, '--models', dir, '--ages', '40', '--out', join(out, 'int8'), '--provider', 'cpu', '--precision', 'int8']);
       assert.equal(strict.code, 1);
       assert.equal(strict.stderr, `age-transform run: int8 model missing: ${join(dir, 'aging.int8.onnx')} (precision int8); export it with --int8, or set precision to auto or fp32\n`);
+      const optimize = await cli(['optimize', photo, '--models', dir, '--aligned', '--ages', '40', '--provider', 'cpu', '--precision', 'int8']);
+      assert.equal(optimize.code, 1, 'optimize takes --precision too');
+      assert.match(optimize.stderr, /^age-transform optimize: int8 model missing: .*\.int8\.onnx \(precision int8\)/);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
