@@ -12,7 +12,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const images = join(root, 'docs', 'images');
 const work = mkdtempSync(join(tmpdir(), 'readme-pictures-'));
 try {
-  const cli = join(root, 'dist', 'lib', 'cli.js');
+  const cli = join(root, 'dist', 'lib', 'cli', 'index.js');
   const photo = join(root, 'test', 'fixtures', 'astronaut.png');
   const report = execFileSync(process.execPath, [cli, 'run', photo, '--models', join(root, 'models', 'demo'), '--ages', '0:100:20', '--size', '256', '--out', work, '--strip', '--gif'], { encoding: 'utf8' });
   process.stdout.write(report);
