@@ -79,13 +79,14 @@ const NO_INPUT = ['inject', 'catch', 'status', 'complete', 'comment', 'http in',
 
 /**
  * The box a node takes on the canvas, as the editor sizes it: (x, y) is its centre; the
- * width is the label, the icon (50) and an input port's room (7) rounded up to whole grid
+ * width is the label (less 0.75 px: the table above is rounded), the icon (50) and an
+ * input port's room (7) rounded up to whole grid
  * cells, at least 100 (30 for link nodes, which hide their label); the height 30, or 15 per
  * output port.
  */
 export function nodeBox(node: FlowNode): Box {
   const hidden = node.l === false || (LINK_TYPES.includes(node.type) && node.l !== true);
-  const width = hidden ? 30 : Math.max(100, GRID * Math.ceil((labelWidth(editorLabel(node)) + 50 + (NO_INPUT.includes(node.type) ? 0 : 7)) / GRID));
+  const width = hidden ? 30 : Math.max(100, GRID * Math.ceil((labelWidth(editorLabel(node)) - 0.75 + 50 + (NO_INPUT.includes(node.type) ? 0 : 7)) / GRID));
   const height = Math.max(30, (node.wires?.length ?? 0) * 15);
   const x = node.x as number;
   const y = node.y as number;
