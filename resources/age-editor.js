@@ -230,7 +230,7 @@
   /** The comms topics: the runtime publishes thumbnails on PREVIEW/<node id>; editors say they show them on SHOWING. */
   var PREVIEW = 'age-transform/preview';
   var SHOWING = 'age-transform/previews';
-  /** Space below the node for its status line, px. */
+  /** Space below the node for its status line, px; the thumbnail starts under it (the example layout test reserves the same). */
   var STATUS_GAP = 22;
   var SVG = 'http://www.w3.org/2000/svg';
 
@@ -283,6 +283,7 @@
     PACKAGE: PACKAGE,
     PREVIEW: PREVIEW,
     SHOWING: SHOWING,
+    STATUS_GAP: STATUS_GAP,
     MIGRATIONS: MIGRATIONS,
     currentVersion: currentVersion,
     migrate: migrate,

@@ -9,6 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ROOT } from './paths';
 import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
 import { skipBecause } from './skip';
+import { thumbnailBox, type FlowNode as LayoutNode } from './example-layout';
 
 interface FlowNode {
   id: string;
@@ -25,6 +26,7 @@ interface PreviewImage {
   readonly complete: boolean;
   readonly naturalWidth?: number;
 }
+declare const RED: { nodes: { node(id: string): { x: number; y: number; w: number; h: number } | null } };
 declare const document: { getElementById(id: string): (PreviewImage & { querySelector(s: string): PreviewImage | null }) | null };
 
 /** The example, plus an age-regress node measuring the aligned face. */
@@ -86,6 +88,17 @@ describe('thumbnails in the flow editor (Chromium)', function () {
       assert.ok(placed.top > placed.nodeBottom, `the thumbnail of ${id} sits under its node`);
       assert.ok(Math.abs(placed.left - placed.nodeLeft) < 2, `the thumbnail of ${id} starts at the node's left edge`);
       assert.ok(placed.height > 20 && placed.height <= 160 && placed.width <= 480, `thumbnail size ${placed.width}x${placed.height}`);
+      // Where the example layout test keeps room for it, in canvas coordinates.
+      const drawn = await page.evaluate((nodeId) => {
+        const n = RED.nodes.node(nodeId)!;
+        const img = document.getElementById(nodeId)!.querySelector('image.age-transform-preview')!;
+        const at = (name: string): number => Number(img.getAttribute(name));
+        const left = n.x - n.w / 2 + at('x');
+        const top = n.y - n.h / 2 + at('y');
+        return { left, top, right: left + at('width'), bottom: top + at('height') };
+      }, id);
+      const room = thumbnailBox(flow as LayoutNode[], flow.find((n) => n.id === id) as LayoutNode)!;
+      assert.ok(drawn.left >= room.left && drawn.top >= room.top && drawn.right <= room.right && drawn.bottom <= room.bottom, `the thumbnail of ${id} (${JSON.stringify(drawn)}) lies in the room kept for it (${JSON.stringify(room)})`);
     }
     // The browser really decodes them (an SVG image that fails to load has no pixels to show).
     const decoded = await page.evaluate(async (ids) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -7,10 +7,11 @@ import type { TestFlows } from 'node-red-node-test-helper';
 import type { Node } from 'node-red';
 import { FIXTURES, NODE_RED_MODULES, ROOT, TINY_MODELS } from './paths';
 import { helper, next, useNodeRed } from './node-helpers';
+import { exampleFiles, layoutProblems, thumbnailBox } from './example-layout';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- Node-RED node modules are CommonJS files loaded by path */
 const CORE = join(NODE_RED_MODULES, '@node-red', 'nodes', 'core');
-const coreNodes = ['common/20-inject.js', 'common/21-debug.js', 'common/25-catch.js', 'function/15-change.js', 'function/10-function.js', 'storage/10-file.js', 'network/21-httpin.js'].map(
+const coreNodes = ['common/20-inject.js', 'common/21-debug.js', 'common/25-catch.js', 'common/60-link.js', 'common/90-comment.js', 'function/15-change.js', 'function/10-function.js', 'storage/10-file.js', 'network/21-httpin.js'].map(
   (file) => require(join(CORE, file)) as (RED: unknown) => void,
 );
 const pkg = require(join(ROOT, 'package.json')) as { 'node-red': { nodes: Record<string, string> } };
@@ -50,33 +51,7 @@ const request = require('supertest') as (app: unknown) => ReturnType<typeof help
 
 const allNodes = [...coreNodes, ...ourNodes, captureNodeApi];
 
-const exampleFiles = (): string[] => readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.json')).sort();
 const readExample = (file: string): FlowNode[] => JSON.parse(readFileSync(join(ROOT, 'examples', file), 'utf8')) as FlowNode[];
-
-/** Node-RED's editor grid, in pixels. */
-const GRID = 20;
-
-/** The label the editor shows: our nodes' label.node text from their locale, else name, file name, URL or type. */
-function editorLabel(node: FlowNode): string {
-  if (!node.name && ourTypes.includes(node.type)) {
-    const locale = JSON.parse(readFileSync(join(ROOT, 'nodes', node.type, 'locales', 'en-US', `${node.type}.json`), 'utf8')) as Record<string, { label: { node: string } }>;
-    return locale[node.type].label.node.replace(/__(\w+)__/g, (_, key: string) => String(node[key === 'ages' ? 'targetAge' : key] ?? ''));
-  }
-  return String(node.name || node.filename || node.url || node.type);
-}
-
-/**
- * The box a node takes on the canvas, as the editor sizes it: (x, y) is its centre; width
- * grows with the label (about 7 px a character plus the icon, to whole grid cells, at least
- * 100), height 30 or 15 per output port.
- */
-function nodeBox(node: FlowNode): { left: number; right: number; top: number; bottom: number } {
-  const width = Math.max(100, GRID * Math.ceil((editorLabel(node).length * 7 + 50) / GRID));
-  const height = Math.max(30, (node.wires?.length ?? 0) * 15);
-  const x = node.x as number;
-  const y = node.y as number;
-  return { left: x - width / 2, right: x + width / 2, top: y - height / 2, bottom: y + height / 2 };
-}
 
 describe('example flows', function () {
   this.timeout(120000);
@@ -120,33 +95,33 @@ describe('example flows', function () {
     }
   });
 
-  it('examples are laid out on the grid with no overlapping nodes and no wire looping back', function () {
+  it('examples are laid out on the grid, within the canvas, with room for thumbnails, no overlapping boxes, no wire looping back or over a thumbnail', function () {
     for (const file of exampleFiles()) {
-      const placed = readExample(file).filter((n) => typeof n.x === 'number' && typeof n.y === 'number');
-      assert.ok(placed.length >= 4, `${file} has nodes on the canvas`);
-      const boxes = new Map(placed.map((n) => [n.id, nodeBox(n)]));
-      for (const node of placed) {
-        const box = boxes.get(node.id)!;
-        assert.equal(box.left % GRID, 0, `${file}: ${editorLabel(node)} starts on the grid (left edge ${box.left})`);
-        assert.equal((node.y as number) % GRID, 0, `${file}: ${editorLabel(node)} sits on a grid row (y ${String(node.y)})`);
-        assert.ok(box.left >= 0 && box.top >= 0, `${file}: ${editorLabel(node)} is on the canvas`);
-      }
-      for (let i = 0; i < placed.length; i++) {
-        for (let j = i + 1; j < placed.length; j++) {
-          const a = boxes.get(placed[i].id)!;
-          const b = boxes.get(placed[j].id)!;
-          const apart = a.right + 10 <= b.left || b.right + 10 <= a.left || a.bottom + 10 <= b.top || b.bottom + 10 <= a.top;
-          assert.ok(apart, `${file}: "${editorLabel(placed[i])}" and "${editorLabel(placed[j])}" overlap`);
-        }
-      }
-      for (const node of placed) {
-        for (const target of (node.wires ?? []).flat()) {
-          const to = placed.find((n) => n.id === target);
-          assert.ok(to, `${file}: ${editorLabel(node)} is wired to a node on the canvas`);
-          assert.ok(boxes.get(target)!.left >= boxes.get(node.id)!.right + GRID, `${file}: the wire "${editorLabel(node)}" -> "${editorLabel(to)}" runs left to right`);
-        }
-      }
+      const flow = readExample(file);
+      assert.ok(flow.filter((n) => typeof n.x === 'number').length >= 4, `${file} has nodes on the canvas`);
+      assert.deepEqual(layoutProblems(flow), [], `${file} (see: node dist/test/example-layout.js examples/${file})`);
     }
+  });
+
+  it('the layout check finds what it is for: a thumbnail over the next row, a wire back, a node off the canvas', function () {
+    const flow = readExample('lifespan-strip.json');
+    const align = flow.find((n) => n.type === 'face-align')!;
+    const debug = flow.find((n) => n.type === 'debug')!;
+    // Under the face, where its thumbnail goes.
+    Object.assign(debug, { x: (align.x as number) + 20, y: (align.y as number) + 100, wires: [] });
+    const problems = layoutProblems(flow);
+    assert.ok(problems.some((p) => p.startsWith('the thumbnail of "face align" and')), problems.join('\n'));
+    Object.assign(debug, { x: 2000, y: align.y });
+    assert.ok(layoutProblems(flow).some((p) => p.includes('is off the canvas')));
+    const turnedOff = readExample('lifespan-strip.json');
+    const generate = turnedOff.find((n) => n.type === 'age-generate')!;
+    assert.ok(thumbnailBox(turnedOff, generate), 'a strip shows a thumbnail');
+    generate.preview = false;
+    assert.equal(thumbnailBox(turnedOff, generate), undefined, 'no thumbnail, no space kept');
+    const back = readExample('lifespan-strip.json');
+    const encode = back.find((n) => n.type === 'age-encode')!;
+    encode.x = 60;
+    assert.ok(layoutProblems(back).some((p) => /the wire .* does not run left to right/.test(p)));
   });
 
   it('photo to lifespan strip runs end to end', async function () {
@@ -159,7 +134,7 @@ describe('example flows', function () {
     const meta = await sharp(join(outDir, 'lifespan-strip.jpg')).metadata();
     assert.equal(meta.format, 'jpeg');
     assert.equal(meta.height, 256);
-    assert.equal(meta.width, 12 * 256, 'the input face and 11 ages');
+    assert.equal(meta.width, 7 * 256, 'the input face and 6 ages');
   });
 
   it('lifespan animation writes a GIF with interpolated frames', async function () {

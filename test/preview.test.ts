@@ -55,19 +55,25 @@ describe('editor thumbnails', function () {
   this.timeout(60000);
 
   describe('makeThumbnail', function () {
-    it('shrinks a face to 160 px JPEG and a strip to a row at most 480 px wide', async function () {
+    it('shrinks a face to 160 px JPEG, a strip to a row at most 480 px wide and any other picture into 160 px square', async function () {
       const face = await makeThumbnail(photo);
       const meta = await sharp(face.jpeg).metadata();
       assert.deepEqual([meta.format, meta.height, face.height], ['jpeg', THUMBNAIL_DEFAULTS.height, THUMBNAIL_DEFAULTS.height]);
       const strip = await sharp({ create: { width: 12 * 256, height: 256, channels: 3, background: '#808080' } }).png().toBuffer();
-      const row = await makeThumbnail(strip);
+      const row = await makeThumbnail(strip, { strip: true });
       assert.deepEqual([row.width, row.height], [480, 40]);
+      // Any other wide picture (a group photo with the faces pasted back) keeps to one square.
+      const wide = await makeThumbnail(strip);
+      assert.deepEqual([wide.width, wide.height], [THUMBNAIL_DEFAULTS.width, 13]);
+      const photo43 = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#808080' } }).png().toBuffer();
+      const pasted = await makeThumbnail(photo43);
+      assert.deepEqual([pasted.width, pasted.height], [160, 120]);
     });
 
     it('writes a label on the picture', async function () {
       const grey = await sharp({ create: { width: 256, height: 256, channels: 3, background: '#808080' } }).png().toBuffer();
       const plain = await sharp((await makeThumbnail(grey)).jpeg).raw().toBuffer();
-      const labelled = await sharp((await makeThumbnail(grey, '34.2')).jpeg).raw().toBuffer();
+      const labelled = await sharp((await makeThumbnail(grey, { label: '34.2' })).jpeg).raw().toBuffer();
       let changed = 0;
       for (let i = 0; i < plain.length; i++) if (Math.abs(plain[i]! - labelled[i]!) > 40) changed++;
       assert.ok(changed > 300, `the label changed ${changed} bytes`);

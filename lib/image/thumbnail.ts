@@ -3,12 +3,14 @@
 import sharp from 'sharp';
 import { labelOverlay } from '../sam/labels';
 
-/** Every default of thumbnails, in one place. */
+/** Every default of thumbnails, in one place (the example layout test reserves this space under a node). */
 export const THUMBNAIL_DEFAULTS = {
   /** Tallest thumbnail, px (what node-red-contrib-image-output users are used to). */
   height: 160,
-  /** Widest thumbnail, px: a strip of ages keeps its row, smaller. */
-  maxWidth: 480,
+  /** Widest thumbnail of one picture (a face, a photo with the face pasted back), px. */
+  width: 160,
+  /** Widest thumbnail of a strip of ages, px: the row is kept, smaller. */
+  stripWidth: 480,
   /** JPEG quality: a thumbnail is looked at, not kept. */
   quality: 70,
 } as const;
@@ -21,18 +23,27 @@ export interface Thumbnail {
 }
 
 /**
- * Makes a thumbnail of an image (the first frame of an animation): at most
- * {@link THUMBNAIL_DEFAULTS}.height high and maxWidth wide, never enlarged, JPEG.
- * @param image an encoded image sharp reads (PNG, JPEG, WebP, GIF, ...)
- * @param label text written on a band near the bottom (e.g. a measured age)
+ * The size of the thumbnail of a `width` x `height` picture: at most
+ * {@link THUMBNAIL_DEFAULTS}.height high and .width wide (.stripWidth for a strip), never enlarged.
  */
-export async function makeThumbnail(image: Buffer, label?: string): Promise<Thumbnail> {
-  const { height: tallest, maxWidth, quality } = THUMBNAIL_DEFAULTS;
+export function thumbnailSize(width: number, height: number, strip = false): { width: number; height: number } {
+  const widest = strip ? THUMBNAIL_DEFAULTS.stripWidth : THUMBNAIL_DEFAULTS.width;
+  const scale = Math.min(1, THUMBNAIL_DEFAULTS.height / height, widest / width);
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
+/**
+ * Makes a JPEG thumbnail of an image (the first frame of an animation), as large as
+ * {@link thumbnailSize} allows.
+ * @param image an encoded image sharp reads (PNG, JPEG, WebP, GIF, ...)
+ * @param options `label`: text written on a band near the bottom (e.g. a measured age);
+ *   `strip`: the image is a strip of ages (a wider thumbnail keeps its row)
+ */
+export async function makeThumbnail(image: Buffer, options: { label?: string; strip?: boolean } = {}): Promise<Thumbnail> {
+  const { label, strip } = options;
   const meta = await sharp(image).metadata();
-  const pageHeight = meta.pageHeight ?? meta.height ?? tallest;
-  const scale = Math.min(1, tallest / pageHeight, maxWidth / (meta.width ?? maxWidth));
-  const width = Math.max(1, Math.round((meta.width ?? maxWidth) * scale));
-  const height = Math.max(1, Math.round(pageHeight * scale));
+  const pageHeight = meta.pageHeight ?? meta.height ?? THUMBNAIL_DEFAULTS.height;
+  const { width, height } = thumbnailSize(meta.width ?? THUMBNAIL_DEFAULTS.width, pageHeight, strip);
   let pipeline = sharp(image).rotate().resize(width, height, { fit: 'fill' }).flatten({ background: '#ffffff' });
   if (label !== undefined) {
     // The label band is drawn for a square tile of the thumbnail's width.
@@ -40,6 +51,6 @@ export async function makeThumbnail(image: Buffer, label?: string): Promise<Thum
     const band = await labelOverlay([label], side);
     pipeline = sharp(await pipeline.png().toBuffer()).composite([{ ...band, left: Math.round((width - side) / 2), top: band.top + (height - side) }]);
   }
-  const jpeg = await pipeline.jpeg({ quality }).toBuffer();
+  const jpeg = await pipeline.jpeg({ quality: THUMBNAIL_DEFAULTS.quality }).toBuffer();
   return { jpeg, width, height };
 }

@@ -98,7 +98,7 @@ export = function (RED: NodeAPI): void {
         msg.payload = result.images[0].payload;
         Object.assign(msg, { targetAge: result.images[0].ages, render, ...measured() });
         send(msg);
-        preview.show(result.images[0].payload);
+        preview.show(result.images[0].payload, { strip: options.mode === 'strip' });
         return;
       }
       // One message per age, a sequence the core join node can rebuild; each carries its own code.

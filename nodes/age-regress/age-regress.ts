@@ -51,7 +51,7 @@ export = function (RED: NodeAPI): void {
       if (typeof msg.targetAge === 'number') msg.ageError = age - msg.targetAge;
       statusDone(node, RED._('age-regress.status.done', { age: age.toFixed(1), backend, ms: Date.now() - started }), engine);
       send(msg);
-      preview.show(face, age.toFixed(1));
+      preview.show(face, { label: age.toFixed(1) });
     });
   }
   RED.nodes.registerType('age-regress', AgeRegressNode);

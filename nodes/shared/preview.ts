@@ -10,6 +10,8 @@
 import type { Node, NodeAPI } from 'node-red';
 import { makeThumbnail } from '../../lib/image/thumbnail';
 
+type ThumbnailOptions = NonNullable<Parameters<typeof makeThumbnail>[1]>;
+
 /** Topics shared with resources/age-editor.js. */
 export const PREVIEW_TOPIC = 'age-transform/preview';
 export const SHOWING_TOPIC = 'age-transform/previews';
@@ -44,9 +46,10 @@ export interface Preview {
   /**
    * Shows an image under the node: returns at once, the thumbnail is made later (nothing at
    * all when the setting is off or no editor watches).
-   * @param label written on the thumbnail (age-regress: the measured age)
+   * @param options `label`: written on the thumbnail (age-regress: the measured age);
+   *   `strip`: the image is a strip of ages (its thumbnail may be wider)
    */
-  show(image: Buffer, label?: string): void;
+  show(image: Buffer, options?: ThumbnailOptions): void;
 }
 
 /**
@@ -62,16 +65,16 @@ export function nodePreview(RED: NodeAPI, node: Node, enabled: boolean): Preview
     clear();
     return { show: () => undefined };
   }
-  let waiting: { image: Buffer; label?: string } | undefined;
+  let waiting: { image: Buffer; options?: ThumbnailOptions } | undefined;
   let making = false;
   let closed = false;
 
   const makeNext = async (): Promise<void> => {
     while (waiting && !closed) {
-      const { image, label } = waiting;
+      const { image, options } = waiting;
       waiting = undefined;
       try {
-        const { jpeg, width, height } = await makeThumbnail(image, label);
+        const { jpeg, width, height } = await makeThumbnail(image, options);
         // Retained: an editor opened later (or reloaded) shows the last one too.
         if (!closed && editorsWatching()) RED.comms.publish(topic, { image: `data:image/jpeg;base64,${jpeg.toString('base64')}`, width, height }, true);
       } catch (err) {
@@ -90,9 +93,9 @@ export function nodePreview(RED: NodeAPI, node: Node, enabled: boolean): Preview
   });
 
   return {
-    show(image, label) {
+    show(image, options) {
       if (closed || !editorsWatching()) return;
-      waiting = { image, label };
+      waiting = { image, options };
       // After the caller's send: setImmediate runs once the current message has left.
       if (!making) {
         making = true;
