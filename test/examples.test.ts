@@ -120,6 +120,12 @@ describe('example flows', function () {
     }
   });
 
+  it('the fleet kiosk lets people in through the camera kiosk door: the same function, so the page tickets work alike', function () {
+    const door = (file: string): FlowNode | undefined => readExample(file).find((n) => n.type === 'function' && n.name === 'door: one at a time, in order');
+    assert.ok(door('camera-kiosk.json'), 'the camera kiosk has its door');
+    assert.equal(door('fleet-kiosk.json')?.func, door('camera-kiosk.json')!.func);
+  });
+
   it('examples are laid out on the grid with no overlapping nodes and no wire looping back', function () {
     for (const file of exampleFiles()) {
       const placed = readExample(file).filter((n) => typeof n.x === 'number' && typeof n.y === 'number');
