@@ -352,6 +352,40 @@ describe('fleet over a real MQTT v5 broker (mosquitto, 2 workers, 1 kiosk)', fun
     assert.equal(answer.status, 200);
   });
 
+  it('the kiosk checks replies on receipt: malformed ones are ignored and the worker\'s own reply is delivered', async function () {
+    // A client that sees every job (a plain subscription beside the workers' shared one) and
+    // answers each at once with replies that break the format in one way each.
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { protocolVersion: 5, reconnectPeriod: 0 });
+    const image = Buffer.from('not really').toString('base64');
+    const good = { v: 1, ok: true, worker: 'impostor', images: [image], format: 'jpeg', size: 256, ages: [50], measured: [52], identity: [0.9], found: 1 };
+    const bad = [
+      'not json',
+      JSON.stringify({ ...good, v: 2 }),
+      JSON.stringify({ ...good, worker: '' }),
+      JSON.stringify({ ...good, size: 512 }),
+      JSON.stringify({ ...good, images: ['***'] }),
+      JSON.stringify({ ...good, measured: ['old'] }),
+      JSON.stringify({ ...good, identity: [3] }),
+      JSON.stringify({ ...good, found: 0 }),
+      JSON.stringify({ v: 1, ok: false, worker: 'impostor', error: 'no code' }),
+    ];
+    try {
+      await client.subscribeAsync('sam/age/jobs', { qos: 1 });
+      client.on('message', (_topic, _payload, packet) => {
+        const { responseTopic, correlationData } = packet.properties ?? {};
+        for (const payload of bad) void client.publishAsync(responseTopic!, payload, { qos: 1, properties: { correlationData } });
+      });
+      const before = await stats();
+      const answer = await ask(50);
+      assert.match(String(answer.worker), /^w[12]$/, 'the answer is the worker\'s');
+      assert.ok(Math.abs(answer.measured - designedAge(50)) < 2);
+      const after = await stats();
+      assert.equal(after.malformed - before.malformed, bad.length, 'each malformed reply was counted and dropped');
+    } finally {
+      await client.endAsync();
+    }
+  });
+
   it('a worker killed mid-run: every job is still answered exactly once', async function () {
     const before = await stats();
     const { answers } = await run(40, 4, 8, async () => {
