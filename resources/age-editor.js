@@ -34,6 +34,7 @@
     'age-encode': [{ to: 1, fill: { targetAge: '0:100:10', mixing: 'none', layers: '8-17', alpha: 1, variants: 3, seed: 0 } }],
     'age-generate': [{ to: 1, fill: { mode: 'sequence', format: 'png', size: 1024, quality: 'full', labels: true, animationFormat: 'webp', frames: 8, delay: 80, loop: 0, feather: 0.3, preview: true } }],
     'age-regress': [{ to: 1, fill: { backend: 'auto', input: 'auto', preview: true } }],
+    'kiosk-page': [{ to: 1, fill: { file: '', endpoint: 'kiosk/age' } }],
     'path-optimize': [{ to: 1, fill: { ages: '0:100:10', ageWeight: 1, identityWeight: 10, smoothnessWeight: 1000, budget: 40, ageBackend: 'onnx', identityBackend: 'onnx', seed: 1 } }]
   };
 

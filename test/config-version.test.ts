@@ -23,7 +23,7 @@ interface SharedEditor {
 }
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const shared = require(join(ROOT, 'resources', 'age-editor.js')) as SharedEditor;
-const TYPES = ['age-runtime', 'face-align', 'age-encode', 'age-generate', 'age-regress', 'path-optimize'];
+const TYPES = ['age-runtime', 'face-align', 'age-encode', 'age-generate', 'age-regress', 'path-optimize', 'kiosk-page'];
 
 /** The flow of examples/lifespan-strip.json as 0.1.0 saved it when a user left fields empty: no configVersion, settings missing. */
 function oldFlow(): TestFlows {

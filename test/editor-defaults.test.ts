@@ -12,6 +12,7 @@ import { RUNTIME_DEFAULTS } from '../lib/runtime/runtime';
 import { ENCODE_DEFAULTS } from '../lib/sam/encode';
 import { OUTPUT_DEFAULTS } from '../lib/sam/output-options';
 import { REGRESS_DEFAULTS } from '../lib/sam/regress';
+import { KIOSK_PAGE_DEFAULTS } from '../lib/kiosk/page';
 import { ROOT } from './paths';
 
 /** Per node, each editor field and the lib default it mirrors. */
@@ -36,6 +37,7 @@ const MIRRORS: Record<string, Record<string, unknown>> = {
   'age-encode': { ...ENCODE_DEFAULTS },
   'age-generate': { ...OUTPUT_DEFAULTS },
   'age-regress': { ...REGRESS_DEFAULTS },
+  'kiosk-page': { ...KIOSK_PAGE_DEFAULTS },
   'path-optimize': {
     ages: OPTIMIZE_DEFAULTS.ages,
     ageWeight: OPTIMIZE_DEFAULTS.weights.age,

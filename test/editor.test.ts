@@ -1,5 +1,5 @@
 // What a user meets in the flow editor, checked in a real (headless) Chromium: the palette
-// category with our five nodes and their own icons, each node dropped into the workspace and
+// category with our nodes and their own icons, each node dropped into the workspace and
 // its edit dialog, the help sidebar, the age-runtime config dialog, validation messages, an
 // old saved node migrated in its dialog, and the thumbnails under the nodes of a running
 // example. Each test deploys the flow it starts from and reloads the editor, so none depends
@@ -64,8 +64,11 @@ const PALETTE: Record<string, string> = {
   'age-generate': 'age generate',
   'age-regress': 'age regress',
   'path-optimize': 'path optimize',
+  'kiosk-page': 'kiosk page',
 };
 const TYPES = Object.keys(PALETTE);
+/** Nodes that run no model, so their dialog has no runtime field. */
+const NO_RUNTIME = new Set(['kiosk-page']);
 /** Where our icons live; Node-RED serves every node's icons under the module's name. */
 const ICON_DIRS = readdirSync(join(ROOT, 'nodes')).map((name) => join(ROOT, 'nodes', name, 'icons')).filter((dir) => existsSync(dir));
 /** The age-runtime dialog's texts, as its locale file has them. */
@@ -192,10 +195,10 @@ describe('flow editor in Chromium', function () {
     return (await handle.jsonValue()) as string;
   }
 
-  async function openDialog(id: string): Promise<void> {
+  async function openDialog(id: string, withRuntime = true): Promise<void> {
     await page.locator(`[id="${id}"] .red-ui-flow-node`).dblclick();
     await page.waitForSelector('#dialog-form #node-input-name');
-    await page.waitForSelector('#node-input-runtime option', { state: 'attached' });
+    if (withRuntime) await page.waitForSelector('#node-input-runtime option', { state: 'attached' });
   }
 
   async function closeDialog(button: 'ok' | 'cancel'): Promise<void> {
@@ -203,7 +206,7 @@ describe('flow editor in Chromium', function () {
     await page.waitForSelector('#dialog-form', { state: 'detached' });
   }
 
-  it('lists our five nodes under "age transform", each with its own icon', async function () {
+  it('lists our nodes under "age transform", each with its own icon', async function () {
     await openWith([]);
     const palette = await page.evaluate(() => {
       const category = document.querySelector('#red-ui-palette-container-age_transform');
@@ -273,16 +276,19 @@ describe('flow editor in Chromium', function () {
       assert.equal(added.valid, true, `${type} is invalid with its defaults: ${added.errors.join(', ')}`);
       assert.ok(added.triangleHidden, `${type} shows the red validation triangle`);
       assert.equal(added.configVersion, 1, 'a new node is saved at the current configVersion');
-      assert.equal(added.runtime, '', 'no runtime exists: the shared default runtime is used');
+      const usesRuntime = !NO_RUNTIME.has(type);
+      assert.equal(added.runtime, usesRuntime ? '' : undefined, 'no runtime exists: the shared default runtime is used');
       for (const text of [added.label, ...added.ports]) {
         assert.ok(text !== '' && !RAW_KEY.test(text), `${type}: node or port label ${JSON.stringify(text)}`);
       }
 
-      await openDialog(id);
+      await openDialog(id, usesRuntime);
       assertTranslated(`${type} dialog`, await formTexts(page, '#dialog-form'));
-      const runtime = await page.locator('#node-input-runtime option').evaluateAll((options) => options.map((o) => (o.textContent || '').trim()));
-      assert.deepEqual(runtime, ['Add new age-runtime...'], `${type}: the runtime field offers ${JSON.stringify(runtime)}`);
-      assert.equal(await page.locator('#node-input-btn-runtime-add').count(), 1, `${type}: the runtime field has its add button`);
+      if (usesRuntime) {
+        const runtime = await page.locator('#node-input-runtime option').evaluateAll((options) => options.map((o) => (o.textContent || '').trim()));
+        assert.deepEqual(runtime, ['Add new age-runtime...'], `${type}: the runtime field offers ${JSON.stringify(runtime)}`);
+        assert.equal(await page.locator('#node-input-btn-runtime-add').count(), 1, `${type}: the runtime field has its add button`);
+      }
       // Neither Node-RED's validators nor the browser's own (min, max, step) refuse a default.
       const refused = await page.locator('#dialog-form .input-error, #dialog-form input:invalid').evaluateAll((els) => els.map((e) => e.getAttribute('id') || ''));
       assert.deepEqual(refused, [], `${type}: the dialog marks its default values as errors`);

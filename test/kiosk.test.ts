@@ -2,7 +2,7 @@
 // serving both example flows (the demo models npm start links), Debian's Chromium with a fake camera that plays
 // a real photo, and the aged photo that comes back. One Node-RED and one browser for all.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FIXTURES, ROOT, SHARED_TESTDATA } from './paths';
 import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
 import { fakeCameraArgs, writeY4m } from './kiosk/camera';
+import { startNodeRed as startNodeRedProcess } from './node-red-process';
 
 type FlowNode = { id: string; type: string; env?: Array<{ name: string; value: string; type: string }>; [key: string]: unknown };
 
@@ -50,13 +51,12 @@ describe('camera kiosk and dashboard in Chromium', function () {
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
 
-  /** A page in a fresh context (its own camera permission), errors collected. */
-  async function open(path: string, withCamera: boolean): Promise<Page> {
+  /** A page in a fresh context (its own camera permission), errors collected; `base` the Node-RED to ask (ending in /). */
+  async function open(path: string, withCamera: boolean, base = red!.base): Promise<Page> {
     const context = await browser!.newContext({ viewport: { width: 1280, height: 800 }, permissions: withCamera ? ['camera'] : [] });
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(60000);
-    const base = red!.base;
     await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
     page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
     await page.goto(`${base}${path}`);
@@ -319,6 +319,37 @@ describe('camera kiosk and dashboard in Chromium', function () {
     assert.match(line, /^\d+ years$/);
     assert.ok(Number(line.split(' ')[0]) <= 20, `a young age from the left of the slider: ${line}`);
     await page.screenshot({ path: join(shots, 'dashboard-camera-slider.png'), fullPage: true });
+  });
+
+  it('under httpNodeRoot /booth, from a Node-RED whose working directory is its user directory: the page posts beside itself', async function () {
+    // Nothing here may rely on the project being the working directory: node-red-process runs
+    // Node-RED in its user directory, with this package linked into its node_modules.
+    const userDir = join(work, 'booth');
+    const demo = join(ROOT, 'models', 'demo');
+    const flow = (JSON.parse(readFileSync(join(ROOT, 'examples', 'camera-kiosk.json'), 'utf8')) as FlowNode[]).map((n) => (n.type === 'age-runtime' ? { ...n, modelDir: demo, provider: 'cpu', threads: 1 } : n));
+    const booth = await startNodeRedProcess({ userDir, flows: flow, name: 'booth Node-RED', linkPackage: true, settings: { httpNodeRoot: '/booth', ageModelRoots: [demo] } });
+    try {
+      const cwd = `/proc/${booth.child.pid}/cwd`;
+      if (existsSync(cwd)) assert.equal(realpathSync(cwd), realpathSync(userDir), 'Node-RED runs in its user directory, not in the project');
+      const served = await fetch(`${booth.base}/booth/kiosk`);
+      assert.equal(served.status, 200, booth.output());
+      assert.equal(await served.text(), PAGE, 'the shipped page, found from the package');
+      assert.equal((await fetch(`${booth.base}/kiosk`)).status, 404, 'nothing outside httpNodeRoot');
+
+      // With and without a trailing slash the page posts to /booth/kiosk/age.
+      for (const path of ['booth/kiosk', 'booth/kiosk/']) {
+        const page = await open(path, true, `${booth.base}/`);
+        const posted = page.waitForRequest((req) => req.method() === 'POST');
+        await captureAt(page, 70);
+        assert.equal(new URL((await posted).url()).pathname, '/booth/kiosk/age', `from /${path}`);
+        await page.waitForSelector('body[data-result="shown"]');
+        const { after, before } = await shown(page);
+        await assertAged(after, before, `/${path}`);
+        if (path === 'booth/kiosk') await page.screenshot({ path: join(shots, 'kiosk-booth-root.png') });
+      }
+    } finally {
+      await booth.stop();
+    }
   });
 
   it('raised no page errors', function () {

@@ -13,6 +13,7 @@ import ageEncodeNode from '../nodes/age-encode/age-encode';
 import ageGenerateNode from '../nodes/age-generate/age-generate';
 import ageRegressNode from '../nodes/age-regress/age-regress';
 import pathOptimizeNode from '../nodes/path-optimize/path-optimize';
+import kioskPageNode from '../nodes/kiosk-page/kiosk-page';
 
 // Tests copy model folders to the system's temporary folder: allow it beside the user directory.
 helper.init(requireNodeRed.resolve('node-red'), { ageModelRoots: [tmpdir()] } as never);
@@ -38,6 +39,7 @@ const OUR_NODES = new Map<unknown, string>([
   [ageGenerateNode, 'age-generate'],
   [ageRegressNode, 'age-regress'],
   [pathOptimizeNode, 'path-optimize'],
+  [kioskPageNode, 'kiosk-page'],
 ]);
 
 interface I18n {

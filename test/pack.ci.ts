@@ -46,6 +46,7 @@ describe('the packed package, installed as the palette manager does it', functio
     assert.ok(files.some((f) => /^dist\/nodes\/[^/]+\/locales\/en-US\//.test(f)), 'the locales');
     assert.ok(files.some((f) => /^dist\/nodes\/[^/]+\/icons\//.test(f)), 'the icons');
     assert.ok(files.some((f) => /^examples\/.+\.json$/.test(f)), 'the example flows');
+    assert.ok(files.includes('examples/kiosk/kiosk.html') && files.includes('dist/lib/kiosk/page.js'), 'the kiosk page and the code that finds it');
     assert.ok(files.includes('tools/export/export.py'), 'the exporter');
     assert.ok(files.includes('models/demo/generator.onnx') && files.includes('models/demo/generator.json'), 'the demo models');
     const unwanted = files.filter((f) => /^(dist\/)?(test|bench)\//.test(f) || /^tools\/(tiny-models|start|build)/.test(f) || /^lib\/|^nodes\/|\.ts$/.test(f.replace(/\.d\.ts$/, '')));
@@ -53,7 +54,7 @@ describe('the packed package, installed as the palette manager does it', functio
     assert.ok(kb < 4096, `under 4 MB packed (${kb.toFixed(0)} kB)`);
   });
 
-  it('installs into a fresh user directory, loads in Node-RED and runs the HTTP kiosk example on the packed demo models', async function () {
+  it('installs into a fresh user directory, loads in Node-RED, runs the HTTP kiosk example on the packed demo models and serves the camera kiosk page', async function () {
     // What Node-RED writes into a new user directory before the first palette install.
     writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }, null, 2));
     const started = Date.now();
@@ -62,7 +63,9 @@ describe('the packed package, installed as the palette manager does it', functio
     const installed = JSON.parse(readFileSync(join(userDir, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     assert.match(installed.dependencies[pkg.name] ?? '', /\.tgz$/, 'saved as a dependency of the user directory');
 
-    const flow = JSON.parse(readFileSync(join(ROOT, 'examples', 'http-kiosk.json'), 'utf8')) as Array<Record<string, unknown>>;
+    // The HTTP kiosk and the camera kiosk together (they share the runtime config node).
+    const read = (name: string): Array<Record<string, unknown>> => JSON.parse(readFileSync(join(ROOT, 'examples', `${name}.json`), 'utf8')) as Array<Record<string, unknown>>;
+    const flow = [...new Map([...read('http-kiosk'), ...read('camera-kiosk')].map((n) => [n.id, n])).values()];
     const demo = join(userDir, 'node_modules', pkg.name, 'models', 'demo');
     for (const node of flow) if (node.type === 'age-runtime') Object.assign(node, { modelDir: demo, provider: 'cpu', threads: 1 });
     red = await startNodeRed({ userDir, flows: flow, name: 'palette Node-RED' });
@@ -79,6 +82,12 @@ describe('the packed package, installed as the palette manager does it', functio
     assert.equal(res.headers.get('content-type'), 'image/jpeg');
     const meta = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
     assert.equal(meta.width, 512);
+
+    // The kiosk page node finds the page inside the installed package (Node-RED runs in the user directory).
+    const page = await fetch(`${red.base}/kiosk`);
+    assert.equal(page.status, 200, red.output());
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(await page.text(), readFileSync(join(ROOT, 'examples', 'kiosk', 'kiosk.html'), 'utf8'));
   });
 
   it('runs age-transform export from the installed package: help without Python, the shipped exporter with it', function () {

@@ -61,7 +61,7 @@ describe('npm start', function () {
     const types = ours.flatMap((n) => n.types).sort();
     assert.ok(types.includes('age-runtime'), `palette lists: ${types.join(', ')}`);
     for (const set of ours) assert.equal(set.err, undefined, `${set.types.join(',')} failed to load: ${set.err}`);
-    assert.deepEqual(types, ['age-encode', 'age-generate', 'age-regress', 'age-runtime', 'face-align', 'path-optimize']);
+    assert.deepEqual(types, ['age-encode', 'age-generate', 'age-regress', 'age-runtime', 'face-align', 'kiosk-page', 'path-optimize']);
 
     const flows = (await getJson(`${base}/flows`)) as Array<{ type: string }>;
     assert.ok(flows.some((n) => n.type === 'age-encode'), 'the example flow is deployed');
