@@ -106,8 +106,8 @@ describe('example flows', function () {
   });
 
   it('all examples share one age-runtime config node: same id, same content (Import > Examples reuses it)', function () {
-    // The fleet kiosk runs no model (its workers do), so it needs no runtime.
-    const runtimes = exampleFiles().filter((file) => readExample(file).some((n) => ourTypes.includes(n.type))).map((file) => {
+    // The fleet kiosk runs no model (its workers do): its kiosk-page node needs no runtime.
+    const runtimes = exampleFiles().filter((file) => readExample(file).some((n) => ourTypes.includes(n.type) && n.type !== 'kiosk-page')).map((file) => {
       const found = readExample(file).filter((n) => n.type === 'age-runtime');
       assert.equal(found.length, 1, `${file} has one age-runtime`);
       return { file, runtime: found[0] };
