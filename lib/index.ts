@@ -118,7 +118,7 @@ export async function encode(rt: SamRuntime, face: Buffer, ages: unknown, option
  * @param latent from {@link encode} or {@link optimize}
  * @param options mode (`sequence`; `strip`, `animation`, `paste-back`), format (png), size
  *   (1024; 512, 256), labels (true), animationFormat (webp), frames (8), delay (80 ms), loop (0),
- *   feather (0.3): see OUTPUT_DEFAULTS
+ *   feather (0.3), mask (`head`; `face`): see OUTPUT_DEFAULTS
  * @param source what a mode needs besides the latent: `aligned` (the strip's first tile),
  *   `original` and `face` (paste-back: the photo and the aligned face's record from {@link align})
  * @throws {TypeError|RangeError} for bad settings or a missing source, before rendering;

@@ -256,6 +256,45 @@ describe('demo models (models/demo)', function () {
     assert.equal(pasted.measures?.ages.length, 2, 'paste-back measures each age');
     assert.ok(!hasDemoMark(await decodeRgb(photo)), 'the original photo has no mark');
   });
+  it('show their aging in the pasted photo: the hair greys between 20 and 70 as in the renders, without a seam', async function () {
+    const { faces } = await alignImage(photo, runtimeDetector(runtime), { size: ENCODER_SIZE });
+    const input = await imageToTensor(aligned, ENCODER_SIZE);
+    const latent = await encodeAges(models, input, [20, 70]);
+    const renders = await render(models, latent.data, 2);
+    const pasted = await generate(models, { latent, original: photo, face: faces[0] }, validateOutputOptions({ mode: 'paste-back' }));
+    const photos = await Promise.all(pasted.images.map((image) => decodeRgb(image.payload)));
+    const original = await decodeRgb(photo);
+    /** Mean saturation (max - min channel) and lightness of a region of the aligned frame (fractions), read in an image through a placement's transform. */
+    const inPhotoOf = ({ transform: [[a, b, c], [d, e, f]], size }: { transform: number[][]; size: number }, image: RgbImage, [u0, u1]: number[], [v0, v1]: number[]): { saturation: number; lightness: number } => {
+      let saturation = 0;
+      let lightness = 0;
+      let n = 0;
+      for (let y = Math.floor(v0 * size); y < v1 * size; y++) {
+        for (let x = Math.floor(u0 * size); x < u1 * size; x++) {
+          const i = (Math.round(d * x + e * y + f) * image.width + Math.round(a * x + b * y + c)) * 3;
+          saturation += Math.max(image.data[i], image.data[i + 1], image.data[i + 2]) - Math.min(image.data[i], image.data[i + 1], image.data[i + 2]);
+          lightness += (image.data[i] + image.data[i + 1] + image.data[i + 2]) / 3;
+          n++;
+        }
+      }
+      return { saturation: saturation / n, lightness: lightness / n };
+    };
+    const inPhoto = (image: RgbImage, u: number[], v: number[]): { saturation: number; lightness: number } => inPhotoOf(faces[0], image, u, v);
+    const hair = [[0.27, 0.73], [0.08, 0.23]];
+    const cheek = [[0.31, 0.43], [0.55, 0.66]];
+    const [young, old] = photos.map((p) => inPhoto(p, hair[0], hair[1]));
+    assert.ok(old.saturation < 0.65 * young.saturation, `greyer hair at 70 than at 20 in the pasted photo (saturation ${young.saturation.toFixed(1)} -> ${old.saturation.toFixed(1)})`);
+    assert.ok(old.lightness > young.lightness + 15, `lighter hair at 70 (${young.lightness.toFixed(1)} -> ${old.lightness.toFixed(1)})`);
+    // The paste keeps what the model did: the hair as grey as in the aligned render at 70, the skin as pale.
+    const identity = { transform: [[1, 0, 0], [0, 1, 0]], size: 256 };
+    const renderHair = inPhotoOf(identity, tensorToRgb(renders, 1), hair[0], hair[1]).saturation;
+    assert.ok(old.saturation < renderHair + 8, `the pasted hair keeps the render's grey (${old.saturation.toFixed(1)} vs ${renderHair.toFixed(1)} in the render)`);
+    const skin = inPhoto(photos[1], cheek[0], cheek[1]).saturation;
+    assert.ok(skin < inPhoto(original, cheek[0], cheek[1]).saturation - 5, `paler cheeks at 70 than in the photo (${skin.toFixed(1)})`);
+    for (const image of pasted.images) {
+      assert.ok(image.border!.after < 3, `no colour seam at ${image.ages[0]} (${image.border!.before.toFixed(1)} -> ${image.border!.after.toFixed(1)} levels)`);
+    }
+  });
 });
 
 describe('demo models in a flow', function () {

@@ -6,7 +6,7 @@ import { validateOutputOptions, OUTPUT_DEFAULTS } from '../lib/sam/output-option
 import { renderFaces } from '../lib/sam/render';
 import { checkStripWidth, makeStrip } from '../lib/sam/strip';
 import type { SamModels } from '../lib/sam/models';
-import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion } from '../lib/sam/paste';
+import { checkPlacement, decodePhoto, maskWeight, pasteFace, pasteRegion, PASTE_MASK_NAMES } from '../lib/sam/paste';
 import type { Affine } from '../lib/align/ffhq';
 import type { RgbImage } from '../lib/image/decode';
 import type { Latent } from '../lib/sam/latent';
@@ -49,6 +49,7 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
       [{ delay: 5 }, 'Expected an integer between 20 and 65535 (ms) for delay but received 5 of type number'],
       [{ loop: -1 }, 'Expected an integer between 0 and 65535 for loop but received -1 of type number'],
       [{ feather: 0 }, 'Expected a number between 0.01 and 1 for feather but received 0 of type number'],
+      [{ mask: 'hair' }, 'Expected one of head, face for mask but received "hair" of type string'],
     ];
     for (const [options, message] of cases) assert.throws(() => validateOutputOptions(options), { message });
   });
@@ -131,15 +132,42 @@ describe('output engine (lib/sam/output, lib/sam/paste)', function () {
     }
   });
 
-  it('the mask is 1 on the face, 0 at the square border, smooth between', function () {
-    assert.equal(maskWeight(0.5, 0.5), 1);
-    assert.equal(maskWeight(0.35, 0.6), 1);
-    for (let t = 0; t <= 1; t += 0.05) {
-      for (const [u, v] of [[t, 0], [t, 1], [0, t], [1, t]]) assert.equal(maskWeight(u, v), 0, `border ${u},${v}`);
+  it('each mask is 1 on the face, 0 at the square border, smooth between; the head mask takes the hair', function () {
+    for (const mask of PASTE_MASK_NAMES) {
+      assert.equal(maskWeight(0.5, 0.5, 0.3, mask), 1, mask);
+      assert.equal(maskWeight(0.35, 0.6, 0.3, mask), 1, mask);
+      for (let t = 0; t <= 1; t += 0.05) {
+        for (const [u, v] of [[t, 0], [t, 1], [0, t], [1, t]]) assert.equal(maskWeight(u, v, 0.3, mask), 0, `${mask}: border ${u},${v}`);
+      }
+      const ramp = Array.from({ length: 21 }, (_, i) => maskWeight(0.5 + (0.5 * i) / 20, 0.52, 0.3, mask));
+      for (let i = 1; i < ramp.length; i++) assert.ok(ramp[i] <= ramp[i - 1], `${mask}: falls off monotonically`);
+      assert.ok(ramp.some((w) => w > 0.2 && w < 0.8), `${mask}: has a soft edge`);
     }
-    const ramp = Array.from({ length: 21 }, (_, i) => maskWeight(0.5 + (0.4 * i) / 20, 0.52));
-    for (let i = 1; i < ramp.length; i++) assert.ok(ramp[i] <= ramp[i - 1], 'falls off monotonically');
-    assert.ok(ramp.some((w) => w > 0.2 && w < 0.8), 'has a soft edge');
+    // Hair of an FFHQ crop: the crown (y 0.15), the upper corners of the head (0.2, 0.2), the sides (0.15, 0.45).
+    for (const [u, v] of [[0.5, 0.15], [0.2, 0.2], [0.15, 0.45]]) {
+      assert.ok(maskWeight(u, v) > 0.9, `the head mask (the default) pastes the hair at ${u},${v}: ${maskWeight(u, v)}`);
+      assert.ok(maskWeight(u, v, 0.3, 'face') < 0.6, `the face mask mostly keeps the photo's hair at ${u},${v}`);
+    }
+  });
+
+  it('colour matching corrects the seam only: inside the mask the render keeps its own colours', async function () {
+    // A render lighter and greyer than the photo all over (what aging does to hair): the seam
+    // meets the photo, the inside stays as rendered.
+    const photo = plain(300, 300, 0);
+    for (let i = 0; i < photo.data.length; i += 3) photo.data.set([120, 80, 50], i);
+    const face = plain(256, 256, 0);
+    for (let i = 0; i < face.data.length; i += 3) face.data.set([170, 165, 160], i);
+    const placement = { transform: similarity(1, 0, 22, 22), size: 256 };
+    for (const mask of PASTE_MASK_NAMES) {
+      const { image, colour } = await pasteFace(photo, face, placement, { mask });
+      const at = (x: number, y: number): number[] => Array.from(image.data.subarray((y * 300 + x) * 3, (y * 300 + x) * 3 + 3));
+      assert.deepEqual(at(150, 155), [170, 165, 160], `${mask}: the centre is the render as rendered`);
+      assert.ok(colour!.before > 80, `${mask}: a large gap before (${colour!.before.toFixed(1)})`);
+      assert.ok(colour!.after < 1, `${mask}: none at the seam after (${colour!.after.toFixed(2)})`);
+      let maxStep = 0;
+      for (let y = 1; y < 300; y++) for (let x = 1; x < 300; x++) for (const [dx, dy] of [[1, 0], [0, 1]]) maxStep = Math.max(maxStep, Math.abs(image.data[(y * 300 + x) * 3] - image.data[((y - dy) * 300 + x - dx) * 3]));
+      assert.ok(maxStep < 12, `${mask}: the 50-level change spreads over the soft edge (largest step ${maxStep})`);
+    }
   });
 
   it('pastes without a seam and leaves the photo untouched outside the face', async function () {

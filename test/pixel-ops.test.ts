@@ -36,8 +36,10 @@ describe('pixel work in the runtime worker (lib/sam/pixel-ops)', function () {
     assert.deepEqual(forAge, await resizeBatch(images, 24, { of: 64, left: 8, top: 8, side: 40 }));
     const photo = { data: new Uint8Array(120 * 100 * 3).fill(90), width: 120, height: 100 };
     const placement = { transform: [[0.3, 0, 20], [0, 0.3, 10]] as [[number, number, number], [number, number, number]], size: 256 };
-    const [{ image: pasted }] = await pasteOffThread(runtime, photo, [tensorToRgb(images, 0)], placement, 0.3);
-    assert.deepEqual(Array.from(pasted.data), Array.from((await pasteFace(photo, tensorToRgb(images, 0), placement)).image.data));
+    for (const mask of ['head', 'face'] as const) {
+      const [{ image: pasted }] = await pasteOffThread(runtime, photo, [tensorToRgb(images, 0)], placement, { feather: 0.3, mask });
+      assert.deepEqual(Array.from(pasted.data), Array.from((await pasteFace(photo, tensorToRgb(images, 0), placement, { mask })).image.data), mask);
+    }
   });
 
   it('keeps the event loop responsive while 1024 renders are converted, resized and measured', async function () {

@@ -1,7 +1,7 @@
 // Output settings of the generate step: modes, sizes, formats, their defaults (one place) and
 // their checks, and the encoder settings each still format writes with.
 import type { ImageFormat } from './image';
-import { checkFeather, PASTE_DEFAULTS } from './paste';
+import { checkFeather, checkMask, PASTE_DEFAULTS, type PasteMaskName } from './paste';
 
 /** What the generate step makes of a latent. */
 export const OUTPUT_MODES = ['sequence', 'strip', 'animation', 'paste-back'] as const;
@@ -41,6 +41,8 @@ export interface OutputOptions {
   loop: number;
   /** Paste-back: width of the mask's soft edge, as a fraction of its radius. */
   feather: number;
+  /** Paste-back: what of the render is pasted, `head` (face and hair) or `face` (see PASTE_MASKS). */
+  mask: PasteMaskName;
   /** Measure each age's render: apparent age, and identity similarity to the input face when it is given. */
   measure: boolean;
   /** Strip: add the measured age and identity to each tile's label. */
@@ -62,6 +64,7 @@ export const OUTPUT_DEFAULTS: Readonly<OutputOptions> = {
   delay: 80,
   loop: 0,
   feather: PASTE_DEFAULTS.feather,
+  mask: PASTE_DEFAULTS.mask,
   measure: true,
   labelMeasures: false,
 };
@@ -100,6 +103,7 @@ export function validateOutputOptions(options: Partial<OutputOptions> = {}): Out
   if (!isIntIn(o.delay, 20, 65535)) throw new RangeError(`Expected an integer between 20 and 65535 (ms) for delay but received ${got(o.delay)}`);
   if (!isIntIn(o.loop, 0, 65535)) throw new RangeError(`Expected an integer between 0 and 65535 for loop but received ${got(o.loop)}`);
   checkFeather(o.feather);
+  checkMask(o.mask);
   if (typeof o.measure !== 'boolean') throw new TypeError(`Expected a boolean for measure but received ${got(o.measure)}`);
   if (typeof o.labelMeasures !== 'boolean') throw new TypeError(`Expected a boolean for labelMeasures but received ${got(o.labelMeasures)}`);
   return o;

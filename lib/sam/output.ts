@@ -32,7 +32,7 @@ export interface GenerateInput {
 export interface GeneratedImage {
   payload: Buffer;
   ages: number[];
-  /** Paste-back: how the render's colours meet the photo's at the mask's soft edge (see pasteFace). */
+  /** Paste-back: how the render's colours meet the photo's at the seam (see pasteFace). */
   border?: BorderColour;
 }
 
@@ -144,7 +144,7 @@ export async function generate(
       await measure(faces);
       // The render's own DEMO mark sits in a corner the paste leaves out: mark the photo instead.
       const mark = models.runtime.demo ? [demoMarkOverlay(photo.width, photo.height)] : [];
-      const pasted = await pasteOffThread(models.runtime, photo, faces, placement, options.feather);
+      const pasted = await pasteOffThread(models.runtime, photo, faces, placement, { feather: options.feather, mask: options.mask });
       const images: GeneratedImage[] = await Promise.all(
         pasted.map(async ({ image, colour }, k) => {
           const payload = await rgbSharp(image).composite(mark).removeAlpha().toFormat(options.format, stillOptions(options.format)).toBuffer();

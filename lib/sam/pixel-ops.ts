@@ -6,7 +6,7 @@ import type { AgeRuntime } from '../runtime/runtime';
 import type { Tensor } from '../tensor';
 import { resizeBatch, resizeRgb, tensorToRgb, type Crop } from './image';
 import type { RgbImage } from '../image/decode';
-import { pasteFace, type BorderColour, type FacePlacement } from './paste';
+import { pasteFace, type BorderColour, type FacePlacement, type PasteOptions } from './paste';
 
 interface RgbArgs {
   images: Tensor;
@@ -21,7 +21,7 @@ interface PasteArgs {
   photo: RgbImage;
   faces: RgbImage[];
   placement: FacePlacement;
-  feather: number;
+  options: PasteOptions;
 }
 
 /** One pasted photo and how the render's colours met the photo's (see pasteFace). */
@@ -42,10 +42,10 @@ export const ops = {
   'pixels.rgb': async ({ images, size }: RgbArgs): Promise<RgbImage[]> =>
     Promise.all(Array.from({ length: images.dims[0] }, async (_, i) => owned(size ? await resizeRgb(tensorToRgb(images, i), size) : tensorToRgb(images, i)))),
   'pixels.resize': ({ images, size, crop }: ResizeArgs): Promise<Tensor> => resizeBatch(images, size, crop),
-  'pixels.paste': async ({ photo, faces, placement, feather }: PasteArgs): Promise<Pasted[]> => {
+  'pixels.paste': async ({ photo, faces, placement, options }: PasteArgs): Promise<Pasted[]> => {
     const pasted: Pasted[] = [];
     for (const face of faces) {
-      const { image, colour } = await pasteFace(photo, face, placement, { feather });
+      const { image, colour } = await pasteFace(photo, face, placement, options);
       pasted.push({ image: owned(image), ...(colour ? { colour } : {}) });
     }
     return pasted;
@@ -91,6 +91,6 @@ export async function resizeOffThread(runtime: AgeRuntime, images: Tensor, size:
  * {@link pasteFace} of every face into the same photo, in the runtime's worker. The faces are
  * transferred there (unusable here afterwards); the photo is copied.
  */
-export function pasteOffThread(runtime: AgeRuntime, photo: RgbImage, faces: RgbImage[], placement: FacePlacement, feather: number): Promise<Pasted[]> {
-  return runtime.call<Pasted[]>('pixels.paste', { photo, faces, placement, feather }, ownBuffers(faces));
+export function pasteOffThread(runtime: AgeRuntime, photo: RgbImage, faces: RgbImage[], placement: FacePlacement, options: PasteOptions): Promise<Pasted[]> {
+  return runtime.call<Pasted[]>('pixels.paste', { photo, faces, placement, options }, ownBuffers(faces));
 }

@@ -18,6 +18,7 @@ interface AgeGenerateDef extends NodeDef {
   delay: string | number;
   loop: string | number;
   feather: string | number;
+  mask?: OutputOptions['mask'];
   measure?: boolean;
   labelMeasures?: boolean;
   preview: boolean;
@@ -45,6 +46,7 @@ function optionsFrom(config: AgeGenerateDef): OutputOptions {
     delay: num(config.delay),
     loop: num(config.loop),
     feather: num(config.feather),
+    mask: config.mask || undefined,
     measure: typeof config.measure === 'boolean' ? config.measure : undefined,
     labelMeasures: typeof config.labelMeasures === 'boolean' ? config.labelMeasures : undefined,
   });

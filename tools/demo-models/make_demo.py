@@ -17,8 +17,10 @@ How a face travels (all coordinates are the FFHQ-aligned frame, 0..1, y down):
   433..511 a seeded latent_avg filler the generator ignores.
 - aging: delta = age / 100 in dim 432 of every layer, nothing else.
 - generator: upsamples the planes back to 256 px (smooth bicubic, no blocks) and applies
-  age cues driven by t around a neutral adult age: towards old, greying and lightening hair
-  and brows, lines (frown, crow's feet, under-eye, nasolabial, marionette), fine skin
+  age cues driven by t around a neutral adult age (easing out: most of the old cues by 70, so
+  a kiosk's "70 years" reads at a glance): towards old, greying and lightening hair (around
+  the head, where a pixel's colour is like the crown's and unlike the cheeks', so neither the
+  background nor the forehead turns grey) and brows, lines (frown, crow's feet, under-eye, nasolabial, marionette), fine skin
   texture, age spots, paler lips and a slightly longer lower face; towards young, a smoother,
   softer and rosier face with a shorter lower face and larger eyes. Every image carries a
   small "DEMO" mark in its bottom-right corner.
@@ -199,6 +201,12 @@ def age_spots():
 FACE = ellipse(0.5, 0.62, 0.285, 0.32, soft=0.12)                       # skin of the face
 SKIN = FACE * (1 - ellipse(0.373, 0.473, 0.055, 0.022, 0.4)) * (1 - ellipse(0.627, 0.476, 0.055, 0.022, 0.4))
 HAIR = ((1 - ellipse(0.5, 0.64, 0.30, 0.36, soft=0.1)) + FACE * (1 - smoothstep(0.30, 0.36, _v))).clamp(0, 1) * (1 - smoothstep(0.72, 0.86, _v))
+HEAD = ellipse(0.5, 0.45, 0.47, 0.50, soft=0.2)                          # where hair can be: not the far background
+# Patches (rows, columns at 256 px) that are hair and skin in nearly every FFHQ crop: the
+# crown, and both cheeks below the eyes; the render's own colours there tell hair from skin
+# and background.
+CROWN = (slice(15, 37), slice(107, 149))
+CHEEK_PATCHES = ((slice(143, 164), slice(77, 102)), (slice(143, 164), slice(154, 179)))
 BROWS = ellipse(0.352, 0.400, 0.085, 0.022, 0.5) + ellipse(0.647, 0.406, 0.085, 0.022, 0.5)
 LIPS = ellipse(0.5, 0.735, 0.13, 0.05, 0.4)
 CHEEKS = blob(0.33, 0.62, 0.05) + blob(0.67, 0.62, 0.05)
@@ -322,22 +330,39 @@ class Generator(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        # Smooth maps at MASK px: 0 face, 1 skin, 2 grey (hair, brows), 3 lips, 4 cheeks, 5-6 young warp, 7 old warp.
+        # Smooth maps at MASK px: 0 face, 1 skin, 2 hair region, 3 brows, 4 lips, 5 cheeks, 6-7 young warp, 8 old warp.
         smooth = torch.cat([
-            shrink(torch.stack([FACE, SKIN, (HAIR + 0.8 * BROWS).clamp(0, 1), LIPS, CHEEKS])),
+            shrink(torch.stack([FACE, SKIN, HAIR * HEAD, BROWS.clamp(0, 1), LIPS, CHEEKS])),
             shrink(WARP_YOUNG),
             shrink(WARP_OLD),
         ])
         x0, y0, w, h = MARK_BOX
         buffers = {
-            "to_rgb": YCC_TO_RGB, "up_luma": UP_LUMA, "up_chroma": UP_CHROMA, "soft": SOFT, "smooth": smooth,
+            "to_rgb": YCC_TO_RGB, "to_ycc": RGB_TO_YCC, "up_luma": UP_LUMA, "up_chroma": UP_CHROMA, "soft": SOFT, "smooth": smooth,
             # Full-resolution detail: creases and texture (linear in the old weight), spots (quadratic).
-            "detail": torch.stack([0.45 * CREASES * (1 - HAIR) + 0.02 * TEXTURE, SPOTS]),
+            "detail": torch.stack([0.6 * CREASES * (1 - HAIR) + 0.02 * TEXTURE, SPOTS]),
             "mark": torch.stack([MARK_ALPHA, MARK_VALUE]),
         }
         self.mark_pad = (x0, SIZE - x0 - w, y0, SIZE - y0 - h)
         for name, value in buffers.items():
             self.register_buffer(name, f32(value))
+
+    def hair_likeness(self, rgb):
+        """Per pixel, how much it looks like the crown's hair (by colour more than by brightness,
+        which varies across hair) and not like the cheeks' skin (0..1): so the background beside
+        the hair and the skin of the forehead keep their colour."""
+        ycc = F.avg_pool2d(torch.einsum("kc,nchw->nkhw", self.to_ycc, rgb), 5, stride=1, padding=2, count_include_pad=False)
+
+        def likeness(ref, luma_spread, chroma_spread):
+            d = ((ycc[:, 0:1] - ref[:, 0:1]) / luma_spread) ** 2 + ((ycc[:, 1:] - ref[:, 1:]) ** 2).sum(dim=1, keepdim=True) / chroma_spread**2
+            return torch.exp(-0.5 * d)
+
+        crown = ycc[:, :, CROWN[0], CROWN[1]].mean(dim=(2, 3), keepdim=True)
+        cheeks = torch.cat([ycc[:, :, rows, cols] for rows, cols in CHEEK_PATCHES], dim=3).mean(dim=(2, 3), keepdim=True)
+        # Skin likeness widened by a few pixels: the blend of skin and background at the face's outline is not hair.
+        skin = F.max_pool2d(likeness(cheeks, 0.22, 0.05), 5, stride=1, padding=2)
+        # Most hair differs from the crown's patch a little (shade, strands): count it as hair in full.
+        return (1.6 * likeness(crown, 0.6, 0.06)).clamp(max=1) * (1 - skin)
 
     def forward(self, latent):
         n = latent.shape[0]
@@ -345,11 +370,12 @@ class Generator(torch.nn.Module):
         luma = planes[:, : LUMA * LUMA].reshape(n, LUMA, LUMA)
         chroma = planes[:, LUMA * LUMA :].reshape(n, 2, CHROMA, CHROMA)
         t = latent[:, :, AGE_DIM].mean(dim=1).reshape(n, 1, 1, 1)
-        old = ((t - NEUTRAL[1]) / (OLD_FULL - NEUTRAL[1])).clamp(0, 1)
+        # Old cues ease out: most of them by 70, all at 100.
+        old = 1 - (1 - ((t - NEUTRAL[1]) / (OLD_FULL - NEUTRAL[1])).clamp(0, 1)) ** 2
         young = ((NEUTRAL[0] - t) / (NEUTRAL[0] - YOUNG_FULL)).clamp(0, 1)
         maps = F.interpolate(self.smooth.unsqueeze(0), size=(SIZE, SIZE), mode="bilinear", align_corners=False)
-        face, skin, grey, lips, cheeks = (maps[:, i : i + 1] for i in range(5))
-        warp_young, warp_old = maps[:, 5:7], maps[:, 7:8]
+        face, skin, hair, brows, lips, cheeks = (maps[:, i : i + 1] for i in range(6))
+        warp_young, warp_old = maps[:, 6:8], maps[:, 8:9]
 
         y = (self.up_luma @ luma @ self.up_luma.t()).unsqueeze(1)           # [N,1,256,256]
         c = self.up_chroma @ chroma @ self.up_chroma.t()                    # [N,2,256,256]
@@ -365,13 +391,14 @@ class Generator(torch.nn.Module):
         grid = (base.unsqueeze(0) + offsets).permute(0, 2, 3, 1)
         rgb = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
+        grey = (hair * self.hair_likeness(rgb) + 0.6 * brows).clamp(0, 1)
         lum = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
         # Hair and brows grey: desaturate, then lift towards a silver grey.
         silver = lum + 0.75 * (0.45 + 0.35 * lum - lum).clamp(min=0) + 0.10
         rgb = rgb + (old * grey) * (silver - rgb)
         # Skin: less colour, paler lips, creases, texture and spots deepening with age.
         lum = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
-        rgb = rgb + (0.30 * old * skin) * (lum - rgb) + (0.35 * old * lips) * (lum + 0.05 - rgb)
+        rgb = rgb + (0.40 * old * skin) * (lum - rgb) + (0.35 * old * lips) * (lum + 0.05 - rgb)
         tint = torch.tensor([0.9, 1.0, 1.1]).reshape(1, 3, 1, 1)
         rgb = rgb + old * self.detail[0:1] * tint - (old * old * 0.25 * self.detail[1:2]) * torch.tensor([0.6, 0.85, 1.0]).reshape(1, 3, 1, 1)
         # Children: rosy cheeks, brighter skin.
@@ -424,7 +451,8 @@ MODELS = [
         "inputs": {"latent": spec(["N", LAYERS, WDIM])},
         "outputs": {"image": spec(["N", 3, SIZE, SIZE], IMAGE_RANGE)},
         "design": "bicubic upsampling of the luma and chroma planes to 256 px; t = layer mean of dim 432; the face is "
-        f"unchanged for t in [{NEUTRAL[0]}, {NEUTRAL[1]}]; older: greying hair and brows, creases, skin texture, spots, "
+        f"unchanged for t in [{NEUTRAL[0]}, {NEUTRAL[1]}]; older (easing out, most by t 0.7): greying hair (coloured like "
+        "the crown, unlike the cheeks) and brows, creases, skin texture, spots, "
         "paler lips, longer lower face; younger: softer, rosier skin, shorter lower face, larger eyes; "
         "a 'DEMO' mark in the bottom-right corner of every image.",
     },
