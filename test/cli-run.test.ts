@@ -22,8 +22,9 @@ describe('age-transform run', function () {
   it('aligns, encodes, renders and measures every age, with a JSON report', async function () {
     const { code, stdout, stderr } = await cli(['run', PHOTO, '--models', TINY_MODELS, '--ages', '0,40,80', '--out', out, '--size', '256', '--strip', '--gif', '--paste-back', '--json', '--provider', 'cpu']);
     assert.equal(code, 0, stderr);
-    const report = JSON.parse(stdout) as { ages: RunAge[]; provider: string; ageBackend: string; timings: Record<string, number> };
+    const report = JSON.parse(stdout) as { ages: RunAge[]; provider: string; precision: Record<string, string>; ageBackend: string; timings: Record<string, number> };
     assert.equal(report.provider, 'cpu');
+    assert.deepEqual(report.precision, { inversion: 'fp32', aging: 'fp32', generator: 'fp32', age: 'fp32', identity: 'fp32' }, 'the tiny set has no int8 variant');
     assert.equal(report.ageBackend, 'onnx');
     assert.deepEqual(report.ages.map((a) => a.target), [0, 40, 80]);
     for (const { target, measured, file } of report.ages) {
@@ -43,8 +44,9 @@ describe('age-transform run', function () {
     assert.match(lines[0], /astronaut\.png: one face \(box \d+,\d+ \d+x\d+\)$/);
     assert.equal(lines[1], 'demo models (designed, not SAM): pictures say DEMO');
     assert.equal(lines[2], "age: face-api's age net; identity: face-api's recognition net");
-    assert.match(lines[3], /^target\s+measured\s+identity\s+file$/);
-    const rows = lines.slice(4).map((line) => line.trim().split(/\s+/));
+    assert.match(lines[3], /^precision: fp32 [a-z0-9-]+(, [a-z0-9-]+)*$/);
+    assert.match(lines[4], /^target\s+measured\s+identity\s+file$/);
+    const rows = lines.slice(5).map((line) => line.trim().split(/\s+/));
     assert.deepEqual(rows.map((r) => r[0]), ['0', '50', '100']);
     for (const [, measured, identity, file] of rows) {
       assert.ok(Number(measured) > 0 && Number(measured) < 100, `measured ${measured}`);
@@ -64,6 +66,9 @@ describe('age-transform run', function () {
     result = await cli(['run', PHOTO, '--models', TINY_MODELS, '--ages', '130', '--out', out]);
     assert.equal(result.code, 2);
     assert.equal(result.stderr, 'age-transform run: --ages: Expected target ages between 0 and 100 years but received 130 (see: age-transform help run)\n');
+    result = await cli(['run', PHOTO, '--models', TINY_MODELS, '--ages', '30', '--out', out, '--precision', 'int4']);
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, 'age-transform run: --precision must be auto, fp32 or int8 (received "int4") (see: age-transform help run)\n');
     result = await cli(['run', PHOTO, '--ages', '30', '--out', out]);
     assert.equal(result.stderr, 'age-transform run: --models is required (see: age-transform help run)\n');
     result = await cli(['run', join(out, 'missing.jpg'), '--models', TINY_MODELS, '--ages', '30', '--out', out]);

@@ -15,7 +15,11 @@ import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import { checkSignature, findModel, readModelFolder, type ValueSignature } from '../lib/contracts/contracts';
 import { AgeRuntime, validateRuntimeOptions } from '../lib/runtime/runtime';
-import { ROOT, TINY_MODELS } from './paths';
+import type { RunAge } from '../lib/cli/run';
+import { cli } from './cli-capture';
+// Its helper.init allows the system's temporary folder, where this file copies the models (alone too).
+import './node-helpers';
+import { FIXTURES, ROOT, TINY_MODELS } from './paths';
 
 const PYTHON = '/usr/bin/python3';
 const QUANTIZE = join(ROOT, 'tools', 'export', 'quantize.py');
@@ -198,6 +202,37 @@ describe('int8 variants (tiny models)', function () {
       assert.equal(missing.stderr, `error: --calibration folder not found: ${join(broken, 'nowhere')} (expected a folder of aligned face images)\n`);
     } finally {
       rmSync(broken, { recursive: true, force: true });
+    }
+  });
+
+  it('age-transform run --precision picks the variants and says which ran; optimize takes it too', async function () {
+    const out = mkdtempSync(join(tmpdir(), 'int8-run-'));
+    try {
+      const photo = join(FIXTURES, 'astronaut.png');
+      const run = async (precision: string) => {
+        const { code, stdout, stderr } = await cli(['run', photo, '--models', dir, '--ages', '0,80', '--out', join(out, precision), '--size', '256', '--provider', 'cpu', '--threads', '1', '--json', '--precision', precision]);
+        assert.equal(code, 0, stderr);
+        return JSON.parse(stdout) as { ages: RunAge[]; precision: Record<string, string> };
+      };
+      const auto = await run('auto');
+      const fp32 = await run('fp32');
+      assert.deepEqual(auto.precision, { inversion: 'int8', aging: 'fp32', generator: 'fp32', age: 'fp32', identity: 'fp32' });
+      assert.deepEqual(fp32.precision, { inversion: 'fp32', aging: 'fp32', generator: 'fp32', age: 'fp32', identity: 'fp32' });
+      // The tiny age model reads the designed age back (0.8 a + 12); int8 stays within the same bound as float32.
+      for (const report of [auto, fp32]) {
+        for (const { target, measured } of report.ages) assert.ok(Math.abs(measured - (0.8 * target + 12)) < 1.5, `target ${target}: measured ${measured}`);
+      }
+      const table = await cli(['run', photo, '--models', dir, '--ages', '40', '--out', join(out, 'table'), '--size', '256', '--provider', 'cpu', '--threads', '1']);
+      assert.equal(table.code, 0, table.stderr);
+      assert.equal(table.stdout.split('\n')[2], 'precision: int8 inversion; fp32 age, aging, generator, identity', 'auto is the default');
+      const strict = await cli(['run', photo, '--models', dir, '--ages', '40', '--out', join(out, 'int8'), '--provider', 'cpu', '--precision', 'int8']);
+      assert.equal(strict.code, 1);
+      assert.equal(strict.stderr, `age-transform run: int8 model missing: ${join(dir, 'aging.int8.onnx')} (precision int8); export it with --int8, or set precision to auto or fp32\n`);
+      const optimize = await cli(['optimize', photo, '--models', dir, '--aligned', '--ages', '40', '--provider', 'cpu', '--precision', 'int8']);
+      assert.equal(optimize.code, 1, 'optimize takes --precision too');
+      assert.match(optimize.stderr, /^age-transform optimize: int8 model missing: .*\.int8\.onnx \(precision int8\)/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
     }
   });
 

@@ -61,6 +61,7 @@ describe('age-transform optimize', function () {
     await assert.rejects(run([PHOTO, '--models', TINY_MODELS, '--gif']), { name: 'UsageError', message: '--gif needs --out DIR' });
     await assert.rejects(run([PHOTO, '--models', TINY_MODELS, '--budget', 'lots']), { name: 'UsageError', message: '--budget must be an integer (received "lots")' });
     await assert.rejects(run([PHOTO, '--models', TINY_MODELS, '--age-backend', 'dex']), { name: 'UsageError', message: '--age-backend must be onnx or faceapi (received "dex")' });
+    await assert.rejects(run([PHOTO, '--models', TINY_MODELS, '--precision', 'fp16']), { name: 'UsageError', message: '--precision must be auto, fp32 or int8 (received "fp16")' });
     await assert.rejects(run([PHOTO, '--models', TINY_MODELS, '--aligned', '--budget', '0']), {
       name: 'RangeError',
       message: 'Expected a positive integer for budget (evaluations per frame, at most 10000) but received 0',

@@ -15,9 +15,9 @@ import { OPTIMIZE_DEFAULTS } from '../optimize/options';
 import { optimizePath } from '../optimize/optimize';
 import type { PathReport } from '../optimize/report';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
-import { choiceOption, integerOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
+import { choiceOption, integerOption, oneImage, parseCommandArgs, precisionOption, providerOption, readInputFile, required, threadsOption } from './options';
 
-const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--json]
+const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--budget N] [--out DIR] [--gif] [--precision auto|fp32|int8] [--json]
   --models DIR            folder of the SAM ONNX models (inversion, aging, generator[-256], age, identity)
   --ages LIST             target ages: a range start:end:step or a list 20,40,60 (default ${OPTIMIZE_DEFAULTS.ages})
   --budget N              evaluations (rendered candidates) per frame (default ${OPTIMIZE_DEFAULTS.budget})
@@ -30,6 +30,8 @@ const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--bu
   --gif                   also write lifespan.gif (needs --out)
   --json                  print the report as one JSON object
   --provider NAME         auto (default), cuda or cpu
+  --precision P           model variants: auto (default: int8 where the variant is present and
+                          its quality report passed), fp32 or int8 (requires every int8 variant)
   --threads N             onnxruntime threads (default: its own choice)
 exit codes: 0 done, 1 failure, 2 bad arguments or input, 3 no face found`;
 
@@ -46,6 +48,7 @@ const OPTIONS = {
   gif: { type: 'boolean' },
   json: { type: 'boolean' },
   provider: { type: 'string' },
+  precision: { type: 'string' },
   threads: { type: 'string' },
 } as const;
 
@@ -70,6 +73,7 @@ export const optimizeCommand: Command = {
     const modelDir = required('models', values.models);
     if (values.gif && !values.out) throw new UsageError('--gif needs --out DIR');
     const provider = providerOption(values.provider);
+    const precision = precisionOption(values.precision);
     const threads = threadsOption(values.threads);
     let weights;
     if (values.weights !== undefined) {
@@ -87,7 +91,7 @@ export const optimizeCommand: Command = {
     };
     const input = await readInputFile(file);
 
-    const runtime = AgeRuntime.create({ provider, modelDir, threads });
+    const runtime = AgeRuntime.create({ provider, precision, modelDir, threads });
     const models = new SamModels(runtime);
     try {
       let face = input;

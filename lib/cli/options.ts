@@ -3,6 +3,7 @@
 // everywhere: `--NAME must be EXPECTED (received "VALUE")`.
 import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { PRECISION_CHOICES, type PrecisionChoice } from '../contracts/contracts';
 import { MAX_THREADS, PROVIDER_CHOICES, RUNTIME_DEFAULTS, type ProviderChoice } from '../runtime/runtime';
 import { CliError, EXIT, UsageError } from './command';
 
@@ -92,6 +93,11 @@ export function choiceOption<T extends string>(name: string, value: string | und
 /** `--provider`: the runtime's execution provider, its default when absent. */
 export function providerOption(value: string | undefined): ProviderChoice {
   return choiceOption('provider', value, PROVIDER_CHOICES) ?? RUNTIME_DEFAULTS.provider;
+}
+
+/** `--precision`: which model variants the runtime opens (as the age-runtime node's setting), its default when absent. */
+export function precisionOption(value: string | undefined): PrecisionChoice {
+  return choiceOption('precision', value, PRECISION_CHOICES) ?? RUNTIME_DEFAULTS.precision;
 }
 
 /** `--threads`: onnxruntime's intra-op threads; undefined leaves the runtime's default. */

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alignImage, type AlignedFace } from '../align/align';
 import { runtimeDetector } from '../face/detector';
+import type { Precision } from '../contracts/contracts';
 import { AgeRuntime } from '../runtime/runtime';
 import { SamModels } from '../sam/models';
 import { parseAges } from '../sam/ages';
@@ -13,9 +14,9 @@ import { generate } from '../sam/output';
 import { OUTPUT_DEFAULTS, OUTPUT_SIZES, validateOutputOptions, type OutputOptions } from '../sam/output-options';
 import type { Tensor } from '../tensor';
 import { CliError, EXIT, UsageError, type CliIO, type Command } from './command';
-import { numberChoiceOption, oneImage, parseCommandArgs, providerOption, readInputFile, required, threadsOption } from './options';
+import { numberChoiceOption, oneImage, parseCommandArgs, precisionOption, providerOption, readInputFile, required, threadsOption } from './options';
 
-const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--json]
+const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out DIR [--strip] [--gif] [--paste-back] [--size 256|512|1024] [--precision auto|fp32|int8] [--json]
   --models DIR      folder of the SAM ONNX models (inversion, aging, generator; age for DEX)
   --ages LIST       target ages: a list 0,20,40 or a range start:end:step
   --out DIR         where age-XXX.png (one per age) and the extras go (created if needed)
@@ -24,8 +25,11 @@ const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out D
   --gif             also write lifespan.gif: interpolated frames through the ages
   --paste-back      also write pasted-XXX.png: the aged face in the original photo
   --aligned         IMAGE is an aligned face already (no detection; no --paste-back)
-  --json            print { ages: [{ target, measured, identity, file }], face, provider, ageBackend, identityBackend, demo, timings }
+  --json            print { ages: [{ target, measured, identity, file }], face, provider, precision, ageBackend, identityBackend, demo, timings }
   --provider NAME   auto (default), cuda or cpu
+  --precision P     model variants: auto (default: <name>.int8.onnx where it is present and its
+                    quality report passed, else float32), fp32 (float32 only) or int8 (requires
+                    the int8 variant of every model exported with --int8)
   --threads N       onnxruntime threads (default: its own choice)
 Ages are measured with age.onnx (DEX) when the model folder has it, else with face-api's age net;
 identity similarity to the input face with identity.onnx, else face-api's recognition net.
@@ -43,6 +47,7 @@ const OPTIONS = {
   aligned: { type: 'boolean' },
   json: { type: 'boolean' },
   provider: { type: 'string' },
+  precision: { type: 'string' },
   threads: { type: 'string' },
 } as const;
 
@@ -62,6 +67,13 @@ export function runTable(rows: RunAge[]): string {
   return cells.map((row) => `${row.slice(0, 3).map((cell, c) => cell.padStart(widths[c])).join('  ')}  ${row[3]}\n`).join('');
 }
 
+/** Which precision each model ran, one line: `precision: int8 inversion; fp32 aging, generator-256`. */
+export function precisionLine(models: Record<string, Precision>): string {
+  const names = (precision: Precision): string[] => Object.keys(models).filter((name) => models[name] === precision).sort();
+  const parts = (['int8', 'fp32'] as const).filter((p) => names(p).length > 0).map((p) => `${p} ${names(p).join(', ')}`);
+  return `precision: ${parts.join('; ')}`;
+}
+
 /** Checks the command line; throws UsageError with a specific message. */
 function settings(argv: string[]) {
   const { values, positionals } = parseCommandArgs(argv, OPTIONS);
@@ -77,9 +89,10 @@ function settings(argv: string[]) {
   }
   const size = numberChoiceOption('size', values.size, OUTPUT_SIZES) ?? OUTPUT_DEFAULTS.size;
   const provider = providerOption(values.provider);
+  const precision = precisionOption(values.precision);
   const threads = threadsOption(values.threads);
   if (values.aligned && values['paste-back']) throw new UsageError('--paste-back needs the original photo: leave out --aligned');
-  return { file, ages, size, provider, threads, models, out, values };
+  return { file, ages, size, provider, precision, threads, models, out, values };
 }
 
 /** `age-transform run`: see USAGE. */
@@ -88,9 +101,9 @@ export const runCommand: Command = {
   summary: 'align, encode at target ages, render and measure: the whole SAM path',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
-    const { file, ages, size, provider, threads, models: modelDir, out, values } = settings(argv);
+    const { file, ages, size, provider, precision, threads, models: modelDir, out, values } = settings(argv);
     const input = await readInputFile(file);
-    const runtime = AgeRuntime.create({ provider, threads, modelDir });
+    const runtime = AgeRuntime.create({ provider, precision, threads, modelDir });
     const models = new SamModels(runtime);
     const timings: Record<string, number> = {};
     const time = async <T>(stage: string, work: () => Promise<T>): Promise<T> => {
@@ -144,12 +157,12 @@ export const runCommand: Command = {
       }
 
       const rows = ages.map((target, k): RunAge => ({ target, measured: Number(measured[k].toFixed(2)), ...(identity ? { identity: Number(identity[k].toFixed(4)) } : {}), file: files[k] }));
-      const report = { ages: rows, face: picked, provider: runtime.provider, ageBackend, identityBackend, demo: runtime.demo, timings };
+      const report = { ages: rows, face: picked, provider: runtime.provider, precision: runtime.modelPrecisions, ageBackend, identityBackend, demo: runtime.demo, timings };
       if (values.json) {
         io.stdout(`${JSON.stringify(report)}\n`);
       } else {
         const backends = `age: ${ageBackend === 'onnx' ? 'age.onnx (DEX)' : "face-api's age net"}; identity: ${identityBackend === 'onnx' ? 'identity.onnx' : "face-api's recognition net"}`;
-        io.stdout(`${file}: ${picked}\n${runtime.demo ? 'demo models (designed, not SAM): pictures say DEMO\n' : ''}${backends}\n${runTable(rows)}`);
+        io.stdout(`${file}: ${picked}\n${runtime.demo ? 'demo models (designed, not SAM): pictures say DEMO\n' : ''}${backends}\n${precisionLine(runtime.modelPrecisions)}\n${runTable(rows)}`);
       }
       return EXIT.OK;
     } finally {
