@@ -81,8 +81,8 @@ describe('example flows', function () {
   });
 
   it('all examples share one age-runtime config node: same id, same content (Import > Examples reuses it)', function () {
-    // The fleet kiosk runs no model (its workers do), so it needs no runtime.
-    const runtimes = exampleFiles().filter((file) => readExample(file).some((n) => ourTypes.includes(n.type))).map((file) => {
+    // The fleet kiosk runs no model (its workers do): its kiosk-page node needs no runtime.
+    const runtimes = exampleFiles().filter((file) => readExample(file).some((n) => ourTypes.includes(n.type) && n.type !== 'kiosk-page')).map((file) => {
       const found = readExample(file).filter((n) => n.type === 'age-runtime');
       assert.equal(found.length, 1, `${file} has one age-runtime`);
       return { file, runtime: found[0] };
@@ -93,6 +93,12 @@ describe('example flows', function () {
       assert.equal(runtime.z, undefined, `${file}: a global config node`);
       assert.deepEqual(runtime, runtimes[0].runtime, `${file} has the same runtime as ${runtimes[0].file}`);
     }
+  });
+
+  it('the fleet kiosk lets people in through the camera kiosk door: the same function, so the page tickets work alike', function () {
+    const door = (file: string): FlowNode | undefined => readExample(file).find((n) => n.type === 'function' && n.name === 'door: one at a time, in order');
+    assert.ok(door('camera-kiosk.json'), 'the camera kiosk has its door');
+    assert.equal(door('fleet-kiosk.json')?.func, door('camera-kiosk.json')!.func);
   });
 
   it('examples are laid out on the grid, within the canvas, with room for thumbnails, no overlapping boxes, no wire looping back or over a thumbnail', function () {

@@ -24,6 +24,7 @@ interface Face {
   quad: Array<[number, number]>;
   transform: [[number, number, number], [number, number, number]];
   size: number;
+  found: number;
 }
 type Aligned = NodeMessage & { payload: Buffer; face: Face; original: Buffer; parts?: { id: string; index: number; count: number; type: string } };
 type Status = { fill?: string; shape?: string; text?: string };
@@ -68,6 +69,7 @@ function checkFace(face: Face, size: number): void {
   assert.equal(face.transform.length, 2);
   assert.ok(face.transform.every((row) => row.length === 3 && row.every(Number.isFinite)));
   assert.equal(face.size, size);
+  assert.ok(Number.isInteger(face.found) && face.found >= 1, `found ${face.found}`);
   for (const k of ['x', 'y', 'width', 'height'] as const) assert.ok(Number.isFinite(face.box[k]));
 }
 
@@ -121,6 +123,7 @@ describe('face-align node', function () {
     fa.receive({ payload: readFileSync(file) });
     await all;
     assert.deepEqual(messages.map((m) => m.parts!.index), [0, 1, 2]);
+    assert.deepEqual(messages.map((m) => m.face.found), [3, 3, 3], 'each face says how many the photo holds');
     assert.ok(messages.every((m) => m.parts!.count === 3 && m.parts!.type === 'array' && m.parts!.id === messages[0]!.parts!.id));
     messages.forEach((m) => checkFace(m.face, 256));
     assert.ok(messages[0]!.face.box.x < messages[1]!.face.box.x && messages[1]!.face.box.x < messages[2]!.face.box.x, 'left to right');

@@ -152,6 +152,8 @@ describe('camera kiosk and dashboard in Chromium', function () {
     assert.deepEqual(await post('?ticket=x', photo), { status: 400, body: { error: 'bad-ticket' } });
     assert.deepEqual(await post('', Buffer.alloc(0)), { status: 400, body: { error: 'bad-image' } });
     assert.deepEqual(await post('', Buffer.from('definitely not an image'), 'application/octet-stream'), { status: 400, body: { error: 'bad-image' } });
+    const huge = await sharp({ create: { width: 7000, height: 6000, channels: 3, background: '#778899' } }).png({ compressionLevel: 9 }).toBuffer();
+    assert.deepEqual(await post('', huge), { status: 400, body: { error: 'bad-image' } }, 'a photo over the pixel limit (42 MP) is the visitor\'s, not a server failure');
     const blank = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#778899' } }).png().toBuffer();
     assert.deepEqual(await post('', blank), { status: 422, body: { error: 'no-face' } });
     const aged = await post('?target=10', photo);

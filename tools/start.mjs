@@ -88,7 +88,7 @@ if (example !== undefined) {
   copyFileSync(join(root, 'examples', 'lifespan-strip.json'), flows);
 }
 
-if (example === 'camera-kiosk') console.log(`The kiosk page: ${https ? 'https' : 'http'}://${host === '0.0.0.0' ? 'THIS-MACHINE' : host}:${port}/kiosk`);
+if (example === 'camera-kiosk' || example === 'fleet-kiosk') console.log(`The kiosk page: ${https ? 'https' : 'http'}://${host === '0.0.0.0' ? 'THIS-MACHINE' : host}:${port}/kiosk`);
 
 const red = require.resolve('node-red/red.js');
 // The fleet examples read their broker from MQTT_HOST / MQTT_PORT: a local mosquitto unless set.

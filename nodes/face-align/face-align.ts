@@ -26,6 +26,8 @@ interface FaceInfo {
   quad: AlignedFace['quad'];
   transform: AlignedFace['transform'];
   size: number;
+  /** Faces found in the image (after the minimum size filter), whichever were sent. */
+  found: number;
 }
 
 /** Reads the editor's settings (strings from the form) once; a bad one stops the node at deploy. */
@@ -45,9 +47,9 @@ function settingsFrom(RED: NodeAPI, config: FaceAlignDef): { align: AlignOptions
   return { align, detector: { detector, minConfidence } };
 }
 
-function faceInfo(face: AlignedFace): FaceInfo {
+function faceInfo(face: AlignedFace, found: number): FaceInfo {
   const { score, box, landmarks, quad, transform, size } = face;
-  return { score, box, landmarks, quad, transform, size };
+  return { score, box, landmarks, quad, transform, size, found };
 }
 
 export = function (RED: NodeAPI): void {
@@ -80,7 +82,7 @@ export = function (RED: NodeAPI): void {
       statusDone(node, RED._('face-align.status.found', { count: result.faces.length, found: result.found, ms }), engine);
       if (settings.align.mode === 'largest') {
         msg.original = input;
-        msg.face = faceInfo(result.faces[0]!);
+        msg.face = faceInfo(result.faces[0]!, result.found);
         msg.payload = result.faces[0]!.image;
         send([msg, null]);
         preview.show(result.faces[0]!.image);
@@ -90,7 +92,7 @@ export = function (RED: NodeAPI): void {
       const id = RED.util.generateId();
       const count = result.faces.length;
       const messages = result.faces.map((face, index) => {
-        const out: NodeMessage & Record<string, unknown> = { ...msg, payload: face.image, face: faceInfo(face), original: input };
+        const out: NodeMessage & Record<string, unknown> = { ...msg, payload: face.image, face: faceInfo(face, result.found), original: input };
         out.parts = { id, type: 'array', count, len: 1, index, ...(msg.parts ? { parts: msg.parts } : {}) };
         return out;
       });
