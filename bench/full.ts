@@ -191,10 +191,10 @@ async function profile(opts: Options): Promise<void> {
   }
 }
 
-/** Where the runtime has a `precision` setting (int8 models) and the folder int8 files: the settings of an int8 runtime. */
+/** Where the runtime has a `precision` setting and the folder int8 files: a runtime on `auto` (int8 where a variant passed its report, float32 elsewhere: a folder rarely has every role in int8). */
 function int8Runtime(opts: Options): Partial<RuntimeOptions> | undefined {
   if (!('precision' in RUNTIME_DEFAULTS) || !readdirSync(opts.folder).some((f) => f.endsWith('.int8.onnx'))) return undefined;
-  return { provider: 'cpu', threads: opts.threads, modelDir: opts.folder, precision: 'int8' } as Partial<RuntimeOptions>;
+  return { provider: 'cpu', threads: opts.threads, modelDir: opts.folder, precision: 'auto' } as Partial<RuntimeOptions>;
 }
 
 /** The four pipelines through a runtime's models, named with `suffix`. */
