@@ -9,6 +9,7 @@ import { dirname, join, relative } from 'node:path';
 import { DEBIAN_PYTHON, EXPORTER } from '../lib/cli/export';
 import { bin } from './cli-capture';
 import { ROOT } from './paths';
+import { skipBecause } from './skip';
 
 /** What the exporter runs: export.py, the local modules it imports (transitively) and verify.mjs. */
 function exporterFiles(): string[] {
@@ -64,10 +65,7 @@ describe('age-transform export (CLI)', function () {
   it('says exactly what to install when SAM_PYTHON has no torch or onnx, and writes nothing', async function () {
     // A real Python without the system's packages: a fresh venv of whatever python3 is here.
     const python = ['python3', DEBIAN_PYTHON].find((exe) => spawnSync(exe, ['-c', '']).status === 0);
-    if (!python) {
-      console.log('      skipped: no python3 to make a venv with');
-      this.skip();
-    }
+    if (!python) skipBecause(this, 'no python3 to make a venv with');
     const venv = join(dir, 'venv');
     const made = spawnSync(python, ['-m', 'venv', '--without-pip', venv], { encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr);
@@ -91,8 +89,7 @@ describe('age-transform export (CLI)', function () {
 
   it("passes the exporter's own one-line errors and exit code through", async function () {
     if (spawnSync(DEBIAN_PYTHON, ['-c', 'import torch, onnx']).status !== 0) {
-      console.log(`      skipped: ${DEBIAN_PYTHON} lacks torch or onnx (install python3-torch python3-onnx)`);
-      this.skip();
+      skipBecause(this, `${DEBIAN_PYTHON} lacks torch or onnx (install python3-torch python3-onnx)`);
     }
     const env = { ...process.env };
     delete env.SAM_PYTHON;

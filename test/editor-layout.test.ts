@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { ROOT } from './paths';
-import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+import { chromiumMissing, openEditor, type EditorSession, type NodeRed } from './editor/node-red';
 import { editorLabel, exampleFiles, nodeBox, type FlowNode } from './example-layout';
 import { skipBecause } from './skip';
 
@@ -29,10 +29,10 @@ function allExamples(): FlowNode[] {
 
 describe('example layout in the flow editor (Chromium)', function () {
   this.timeout(180000);
-  let red: NodeRed | undefined;
-  let browser: Browser | undefined;
+  let session: EditorSession | undefined;
+  let red: NodeRed;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[];
 
   before(async function () {
     const missing = chromiumMissing();
@@ -40,22 +40,17 @@ describe('example layout in the flow editor (Chromium)', function () {
       if (!process.env.CI) skipBecause(this, missing);
       throw new Error(missing);
     }
-    red = await startNodeRed(allExamples());
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
-    const base = red.base;
-    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
-    page.on('pageerror', (err) => problems.push(err.stack || err.message));
+    session = await openEditor(allExamples(), { width: 1920, height: 1080 });
+    ({ red, page, problems } = session);
   });
 
   after(async function () {
-    await browser?.close();
-    await red?.stop();
+    await session?.close();
   });
 
   it('draws every node of every example with the box the layout test computes', async function () {
     const flow = allExamples();
-    await page.goto(red!.base);
+    await page.goto(red.base);
     await page.waitForSelector('.red-ui-flow-node', { timeout: 60000 });
     const tabs = flow.filter((n) => n.type === 'tab');
     assert.equal(tabs.length, exampleFiles().length, 'one tab per example');

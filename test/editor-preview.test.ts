@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { ROOT } from './paths';
-import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+import { chromiumMissing, openEditor, type EditorSession, type NodeRed } from './editor/node-red';
 import { skipBecause } from './skip';
 import { thumbnailBox, type FlowNode as LayoutNode } from './example-layout';
 
@@ -40,10 +40,10 @@ function exampleWithRegress(): FlowNode[] {
 
 describe('thumbnails in the flow editor (Chromium)', function () {
   this.timeout(180000);
-  let red: NodeRed | undefined;
-  let browser: Browser | undefined;
+  let session: EditorSession | undefined;
+  let red: NodeRed;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[];
 
   before(async function () {
     const missing = chromiumMissing();
@@ -51,24 +51,19 @@ describe('thumbnails in the flow editor (Chromium)', function () {
       if (!process.env.CI) skipBecause(this, missing);
       throw new Error(missing);
     }
-    red = await startNodeRed(exampleWithRegress());
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    const base = red.base;
-    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
-    page.on('pageerror', (err) => problems.push(err.stack || err.message));
+    session = await openEditor(exampleWithRegress(), { width: 1400, height: 900 });
+    ({ red, page, problems } = session);
   });
 
   after(async function () {
-    await browser?.close();
-    await red?.stop();
+    await session?.close();
   });
 
   it('shows the last output of face-align, age-generate and age-regress under each node after the inject is clicked', async function () {
     const flow = exampleWithRegress();
     const inject = flow.find((n) => n.type === 'inject')!;
     const shown = ['face-align', 'age-generate', 'age-regress'].map((type) => flow.find((n) => n.type === type)!.id);
-    await page.goto(red!.base);
+    await page.goto(red.base);
     await page.waitForSelector(`[id="${inject.id}"] .red-ui-flow-node-button`, { timeout: 45000 });
     // No thumbnail before anything ran.
     for (const id of shown) assert.equal(await page.locator(`[id="age-transform-preview-${id}"]`).count(), 0);

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ROOT } from './paths';
-import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+import { chromiumMissing, keepLocal, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
 import { skipBecause } from './skip';
 
 // The page's globals, as far as this test uses them. Module-scoped: the functions passed to
@@ -149,7 +149,7 @@ describe('flow editor in Chromium', function () {
     page = await browser!.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(15000);
     // Nothing leaves the machine: the palette manager's catalogue and the like are refused.
-    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+    await keepLocal(page, base);
     page.on('pageerror', (err) => problems.push(`page error: ${err.stack || err.message}`));
     page.on('console', (msg) => {
       const text = msg.text();

@@ -16,6 +16,7 @@ import { freePort } from './free-port';
 import { fakeCameraArgs, writeY4m } from './kiosk/camera';
 import { startNodeRed, type NodeRedProcess } from './node-red-process';
 import { FIXTURES, ROOT, SHARED_TESTDATA, TINY_MODELS } from './paths';
+import { skipBecause } from './skip';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
@@ -114,10 +115,7 @@ describe('fleet over a real MQTT v5 broker (mosquitto, 2 workers, 1 kiosk)', fun
   /** Debian's Chromium with a fake camera playing `camera.y4m`; the browser checks skip without it (CI has it). */
   const chromium = async (test: Mocha.Context): Promise<Browser> => {
     const missing = chromiumMissing();
-    if (missing && !process.env.CI) {
-      console.warn(`      skipping: ${missing}`);
-      test.skip();
-    }
+    if (missing && !process.env.CI) skipBecause(test, missing);
     if (missing) throw new Error(missing);
     if (!browser) {
       await writeY4m(join(FIXTURES, 'astronaut.png'), join(dir, 'camera.y4m'));

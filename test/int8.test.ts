@@ -20,6 +20,7 @@ import { cli } from './cli-capture';
 // Its helper.init allows the system's temporary folder, where this file copies the models (alone too).
 import './node-helpers';
 import { FIXTURES, ROOT, TINY_MODELS } from './paths';
+import { skipBecause } from './skip';
 
 const PYTHON = '/usr/bin/python3';
 const QUANTIZE = join(ROOT, 'tools', 'export', 'quantize.py');
@@ -65,8 +66,7 @@ describe('int8 variants (tiny models)', function () {
 
   before(function () {
     if (!existsSync(PYTHON) || spawnSync(PYTHON, ['-c', 'import torch, onnx'], { timeout: 60_000 }).status !== 0) {
-      console.log('      (skipped: /usr/bin/python3 lacks torch or onnx; apt install python3-torch python3-onnx)');
-      this.skip();
+      skipBecause(this, '/usr/bin/python3 lacks torch or onnx; apt install python3-torch python3-onnx');
     }
     dir = mkdtempSync(join(tmpdir(), 'int8-tiny-'));
     cpSync(TINY_MODELS, dir, { recursive: true });

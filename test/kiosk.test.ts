@@ -8,9 +8,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FIXTURES, ROOT, SHARED_TESTDATA } from './paths';
-import { chromiumMissing, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
+import { chromiumMissing, keepLocal, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
 import { fakeCameraArgs, writeY4m } from './kiosk/camera';
 import { startNodeRed as startNodeRedProcess } from './node-red-process';
+import { skipBecause } from './skip';
 
 type FlowNode = { id: string; type: string; env?: Array<{ name: string; value: string; type: string }>; [key: string]: unknown };
 
@@ -57,7 +58,7 @@ describe('camera kiosk and dashboard in Chromium', function () {
     contexts.push(context);
     const page = await context.newPage();
     page.setDefaultTimeout(60000);
-    await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+    await keepLocal(page, base);
     page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
     await page.goto(`${base}${path}`);
     return page;
@@ -104,10 +105,7 @@ describe('camera kiosk and dashboard in Chromium', function () {
   before(async function () {
     const missing = chromiumMissing();
     if (missing) {
-      if (!process.env.CI) {
-        console.warn(`    skipping the kiosk test: ${missing}`);
-        this.skip();
-      }
+      if (!process.env.CI) skipBecause(this, missing);
       throw new Error(missing);
     }
     work = mkdtempSync(join(tmpdir(), 'age-kiosk-'));
@@ -231,10 +229,7 @@ describe('camera kiosk and dashboard in Chromium', function () {
 
   it('a group in front of the camera: the largest face is aged and the page says so', async function () {
     const group = join(SHARED_TESTDATA, 'photos', 'group1.jpg');
-    if (!existsSync(group)) {
-      console.warn(`    skipping the group photo: ${group} is absent`);
-      this.skip();
-    }
+    if (!existsSync(group)) skipBecause(this, `the group photo ${group} is absent`);
     await writeY4m(group, camera, 1280, 960);
     try {
       const page = await open('kiosk', true);

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from '../paths';
 import { freePort } from '../free-port';
 
@@ -85,4 +85,31 @@ export async function startNodeRed(flows: unknown[], timeoutMs = 60000): Promise
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** Lets `page` load only from `base` (the Node-RED under test): nothing leaves the machine. */
+export async function keepLocal(page: Page, base: string): Promise<void> {
+  await page.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+}
+
+/** Node-RED running `flows` and a Chromium page of `viewport` that loads only from it, collecting page errors. */
+export interface EditorSession {
+  red: NodeRed;
+  browser: Browser;
+  page: Page;
+  /** Page errors seen so far (stacks). */
+  problems: string[];
+  /** Closes the browser and stops Node-RED. */
+  close(): Promise<void>;
+}
+
+/** Starts Node-RED with `flows` and opens a local-only page for it (not yet navigated). */
+export async function openEditor(flows: unknown[], viewport: { width: number; height: number }): Promise<EditorSession> {
+  const red = await startNodeRed(flows);
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport });
+  await keepLocal(page, red.base);
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(err.stack || err.message));
+  return { red, browser, page, problems, close: async () => { await browser.close(); await red.stop(); } };
 }
