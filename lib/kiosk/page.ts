@@ -4,6 +4,7 @@
 // compiled file, never from the working directory, so a palette install serves it too.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { escapeMarkup } from '../markup';
 
 /** What a kiosk page serves. */
 export interface KioskPageOptions {
@@ -56,10 +57,6 @@ export class KioskPageError extends Error {
 const ENDPOINT_TAG = /<meta\b[^>]*?\bname\s*=\s*["']?kiosk-endpoint["']?(?=[\s/>])[^>]*>/i;
 const CONTENT = /\bcontent\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]*)/i;
 
-function escapeAttribute(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/'/g, '&#39;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 /**
  * Writes the endpoint into a page's `<meta name="kiosk-endpoint" content="...">` tag.
  * @returns the page, and whether it had the tag (without it the page is returned as it was)
@@ -67,7 +64,7 @@ function escapeAttribute(value: string): string {
 export function fillEndpoint(html: string, endpoint: string): { html: string; filled: boolean } {
   const tag = ENDPOINT_TAG.exec(html);
   if (!tag) return { html, filled: false };
-  const attribute = `content="${escapeAttribute(endpoint)}"`;
+  const attribute = `content="${escapeMarkup(endpoint)}"`;
   const filled = CONTENT.test(tag[0]) ? tag[0].replace(CONTENT, () => attribute) : tag[0].replace(/\s*\/?>$/, (end) => ` ${attribute}${end.trim()}`);
   return { html: html.slice(0, tag.index) + filled + html.slice(tag.index + tag[0].length), filled: true };
 }

@@ -2,6 +2,7 @@
 // SVG band that libvips composites; with the machine's fonts where they render, else with a
 // built-in pixel font.
 import sharp from 'sharp';
+import { escapeMarkup } from '../markup';
 
 /** How an age reads on a label: whole years as they are, others to one decimal. */
 export function ageLabel(age: number): string {
@@ -85,10 +86,6 @@ export function svgTextRenders(): Promise<boolean> {
   return fontCheck;
 }
 
-function escapeXml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] as string);
-}
-
 /** Where labels sit in a tile of side `size`: a band of `height` rows starting at row `top`. */
 function labelBandOf(size: number): { top: number; height: number } {
   const height = Math.max(12, Math.round(size * 0.11));
@@ -109,7 +106,7 @@ function labelMarkup(text: string, left: number, size: number, height: number, f
   const centre = left + size / 2;
   let glyphs: string;
   if (fonts) {
-    glyphs = `<text x="${centre}" y="${height / 2}" dominant-baseline="central" text-anchor="middle" font-family="${FONT_FAMILY}" font-weight="bold" font-size="${fontSize}" fill="#fff">${escapeXml(text)}</text>`;
+    glyphs = `<text x="${centre}" y="${height / 2}" dominant-baseline="central" text-anchor="middle" font-family="${FONT_FAMILY}" font-weight="bold" font-size="${fontSize}" fill="#fff">${escapeMarkup(text)}</text>`;
   } else {
     const rects: string[] = [];
     let gx = centre - textWidth / 2;
