@@ -22,7 +22,8 @@ import { sessionOptions } from '../lib/runtime/session-options';
 import { SamModels } from '../lib/sam/models';
 import { ENCODER_SIZE, encodeAges } from '../lib/sam/encode';
 import { imageToTensor } from '../lib/sam/image';
-import { render, type GeneratorName } from '../lib/sam/render';
+import { render, RENDER_BATCH, type GeneratorName } from '../lib/sam/render';
+import { LAYERS, STYLE } from '../lib/sam/latent';
 import { measureAges } from '../lib/sam/measure';
 import type { TensorMap } from '../lib/tensor';
 import { median, ROOT } from './util';
@@ -204,10 +205,17 @@ async function pipelines(runtime: AgeRuntime, opts: Options, suffix: string, rep
   try {
     const photo = readFileSync(join(ROOT, 'test', 'fixtures', 'astronaut.png'));
     const image = await imageToTensor(photo, ENCODER_SIZE);
+    const code = LAYERS * STYLE;
+    // Batch by batch, as age-generate renders: a lifespan at 1024 never sits in one 138 MB tensor.
     const pipeline = (ages: number[], variant: GeneratorName) => async (): Promise<number[]> => {
       const latent = await encodeAges(models, image, ages);
-      const images = await render(models, latent.data, ages.length, variant);
-      return measureAges(models, images, 'onnx', true);
+      const measured: number[] = [];
+      for (let start = 0; start < ages.length; start += RENDER_BATCH) {
+        const n = Math.min(RENDER_BATCH, ages.length - start);
+        const images = await render(models, latent.data.subarray(start * code, (start + n) * code), n, variant);
+        measured.push(...(await measureAges(models, images, 'onnx', true)));
+      }
+      return measured;
     };
     const cases: Array<[string, number[], GeneratorName]> = [
       ['one-age', [40], 'generator'],

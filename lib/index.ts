@@ -17,6 +17,7 @@ import { SamModels } from './sam/models';
 import { generate as generateImages, type GenerateInput, type GenerateResult } from './sam/output';
 import { validateOutputOptions, type OutputOptions } from './sam/output-options';
 import { chooseBackend, measureImageAge, type BackendChoice } from './sam/regress';
+import { warmUp as warmModels, type WarmReport } from './sam/warm';
 import { stackTensors } from './tensor';
 
 export { ALIGN_DEFAULTS, type AlignedFace, type AlignOptions, type AlignResult } from './align/align';
@@ -35,6 +36,7 @@ export type { Backend } from './sam/measure';
 export type { GenerateResult } from './sam/output';
 export { OUTPUT_DEFAULTS, type OutputOptions } from './sam/output-options';
 export { REGRESS_DEFAULTS, type BackendChoice } from './sam/regress';
+export { WARM_UP_DEFAULTS, type WarmReport } from './sam/warm';
 
 /** A runtime (one worker thread with the onnxruntime sessions and face-api) and the SAM models of its folder. */
 export interface SamRuntime {
@@ -51,7 +53,7 @@ export interface SamRuntime {
  * or the worker keeps the process alive.
  * @param options modelDir (default `models/sam-ffhq`, relative to the working directory),
  *   provider (`auto`: CUDA when its libraries are installed, else CPU; `cuda`; `cpu`), deviceId (0),
- *   threads (0: onnxruntime's choice), queueLimit (50 jobs): see RUNTIME_DEFAULTS
+ *   threads (0: one per CPU), queueLimit (50 jobs): see RUNTIME_DEFAULTS
  * @throws {TypeError|RangeError} for a bad setting, naming it; {RuntimeError} ENOCUDA when
  *   `cuda` is asked for and its libraries are not installed
  * @example
@@ -73,6 +75,18 @@ export function createRuntime(options: Partial<RuntimeOptions> = {}): SamRuntime
       await runtime.close();
     },
   };
+}
+
+/**
+ * Loads every model of the runtime's folder and runs each twice on a neutral input, so that
+ * the first real request is as fast as the next ones (a kiosk's first visitor). The models stay
+ * loaded until the runtime closes.
+ * @returns the models warmed (file stems) and the milliseconds it took
+ * @throws {ContractError} when inversion, aging or generator is missing or broken
+ * @example await sam.warmUp(rt); // at start-up, before the first visitor
+ */
+export function warmUp(rt: SamRuntime): Promise<WarmReport> {
+  return warmModels(rt.models);
 }
 
 /**

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestFlows } from 'node-red-node-test-helper';
 import type { Node } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
-import { cudaLibrariesInstalled } from '../lib/runtime/runtime';
+import { AgeRuntime, cudaLibrariesInstalled } from '../lib/runtime/runtime';
 import { TINY_MODELS } from './paths';
 import { helper, useNodeRed } from './node-helpers';
 import { skipBecause } from './skip';
@@ -79,5 +82,73 @@ describe('age-runtime config node', function () {
     assert.deepEqual(errors, ['invalid runtime settings: Expected a positive integer for queueLimit but received 0 of type number']);
     const res = await helper.request().get('/age-runtime/nope').expect(404);
     assert.ok(res.body.error);
+  });
+
+  /** The runtime's state as the editor asks for it, once `ready` says it is there. */
+  async function stateWhen(ready: (body: { warmUp: { state: string } }) => boolean, seconds = 60): Promise<Record<string, unknown> & { warmUp: Record<string, unknown> }> {
+    const until = Date.now() + seconds * 1000;
+    for (;;) {
+      const { body } = await helper.request().get('/age-runtime/rt').expect(200);
+      if (ready(body) || Date.now() > until) return body;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const infos = (id: string): string[] => {
+    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
+    return log.args.filter(([e]) => e.level === 40 && e.id === id).map(([e]) => String(e.msg));
+  };
+
+  it('warm-up loads and runs every model of the folder twice before any request', async function () {
+    await helper.load(ageRuntimeNode, flow({ provider: 'cpu', warmUp: true }));
+    const runtime = (helper.getNode('rt') as AgeRuntimeConfigNode).register(client('a'));
+    const state = await stateWhen((b) => b.warmUp.state !== 'warming');
+    const files = readdirSync(TINY_MODELS).filter((f) => f.endsWith('.onnx')).map((f) => f.replace(/\.onnx$/, ''));
+    assert.equal(state.warmUp.state, 'ready');
+    assert.deepEqual([...(state.warmUp.models as string[])].sort(), files.sort());
+    const stats = await runtime.stats();
+    assert.equal(stats.sessionsOpen, files.length, 'every model stays loaded');
+    assert.equal(stats.runs, 2 * files.length);
+    assert.match(infos('rt').find((m) => m.startsWith('warmed up')) ?? '', /^warmed up inversion, aging, generator, generator-512, generator-256, mapping, age, identity and face-api \(ssdMobilenetv1, faceLandmark68Net, ageGenderNet, faceRecognitionNet\) in \d+\.\d s$/);
+    // A node's request finds the warm session: nothing is created again.
+    const generator = await runtime.openModel('generator');
+    assert.equal((await runtime.stats()).sessionsCreated, files.length);
+    await generator.release();
+  });
+
+  it('without warm-up nothing loads until a node asks', async function () {
+    await helper.load(ageRuntimeNode, flow({ provider: 'cpu' }));
+    const runtime = (helper.getNode('rt') as AgeRuntimeConfigNode).register(client('a'));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await runtime.stats()).sessionsCreated, 0);
+    const { body } = await helper.request().get('/age-runtime/rt').expect(200);
+    assert.deepEqual(body.warmUp, { state: 'off' });
+  });
+
+  it('a redeploy during the warm-up ends it quietly and leaves no worker', async function () {
+    await helper.load(ageRuntimeNode, flow({ provider: 'cpu', warmUp: true }));
+    const runtime = (helper.getNode('rt') as AgeRuntimeConfigNode).register(client('a'));
+    await helper.unload();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(runtime.running, false);
+    assert.deepEqual(warningsOf('rt').filter((w) => w.startsWith('warm-up')), []);
+  });
+
+  it('a warm-up in a folder without the models says why, in the dialog and as a warning', async function () {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'age-warm-'));
+    try {
+      await helper.load(ageRuntimeNode, flow({ provider: 'cpu', warmUp: true, modelDir: elsewhere }));
+      (helper.getNode('rt') as AgeRuntimeConfigNode).register(client('a'));
+      const state = await stateWhen((b) => b.warmUp.state !== 'warming');
+      // The error a request would have met.
+      const alone = AgeRuntime.create({ provider: 'cpu', modelDir: elsewhere });
+      const reason = await alone.openModel('inversion').then(() => 'opened', (err: Error) => err.message);
+      await alone.close();
+      assert.match(reason, /inversion\.onnx/);
+      assert.deepEqual(state.warmUp, { state: 'failed', error: reason });
+      assert.deepEqual(warningsOf('rt').filter((w) => w.startsWith('warm-up')), [`warm-up failed: ${reason}`]);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
   });
 });

@@ -9,6 +9,7 @@ import { ALIGN_DEFAULTS } from '../lib/align/align';
 import { FACE_DEFAULTS } from '../lib/face/face-ops';
 import { OPTIMIZE_DEFAULTS } from '../lib/optimize/options';
 import { RUNTIME_DEFAULTS } from '../lib/runtime/runtime';
+import { WARM_UP_DEFAULTS } from '../lib/sam/warm';
 import { ENCODE_DEFAULTS } from '../lib/sam/encode';
 import { OUTPUT_DEFAULTS } from '../lib/sam/output-options';
 import { REGRESS_DEFAULTS } from '../lib/sam/regress';
@@ -24,6 +25,7 @@ const MIRRORS: Record<string, Record<string, unknown>> = {
     threads: RUNTIME_DEFAULTS.threads,
     precision: RUNTIME_DEFAULTS.precision,
     queueLimit: RUNTIME_DEFAULTS.queueLimit,
+    warmUp: WARM_UP_DEFAULTS.enabled,
   },
   'face-align': {
     size: ALIGN_DEFAULTS.size,

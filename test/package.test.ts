@@ -34,6 +34,10 @@ describe('package entry (require by name)', function () {
     const rt = sam.createRuntime({ modelDir: TINY_MODELS, provider: 'cpu', threads: 1 });
     try {
       assert.equal(rt.provider, 'cpu');
+      const warm = await sam.warmUp(rt);
+      assert.deepEqual(warm.models, ['inversion', 'aging', 'generator', 'generator-512', 'generator-256', 'mapping', 'age', 'identity']);
+      assert.equal((await rt.runtime.stats()).runs, 2 * warm.models.length);
+      assert.deepEqual(warm.faceNets, ['ssdMobilenetv1', 'faceLandmark68Net', 'ageGenderNet', 'faceRecognitionNet']);
       const photo = readFileSync(join(FIXTURES, 'astronaut.png'));
       const { faces } = await sam.align(rt, photo);
       assert.equal(faces.length, 1);
@@ -86,7 +90,7 @@ describe('package entry (require by name)', function () {
   it('documents every function it exports, with an example and what it throws', function () {
     const types = readFileSync(join(ROOT, 'dist', 'lib', 'index.d.ts'), 'utf8');
     const functions = [...types.matchAll(/(\/\*\*(?:(?!\*\/)[\s\S])*\*\/)?\s*export declare function (\w+)/g)];
-    assert.deepEqual(functions.map((m) => m[2]).sort(), ['align', 'createRuntime', 'encode', 'generate', 'measureAge', 'measureIdentity', 'optimize']);
+    assert.deepEqual(functions.map((m) => m[2]).sort(), ['align', 'createRuntime', 'encode', 'generate', 'measureAge', 'measureIdentity', 'optimize', 'warmUp']);
     for (const [, doc, name] of functions) {
       assert.ok(doc, `${name} has JSDoc`);
       assert.match(doc, /@example/, `${name} has an example`);

@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgeRuntime } from '../lib/runtime/runtime';
 import { resizeBatch, resizeRgb, tensorToRgb } from '../lib/sam/image';
 import { pasteFace } from '../lib/sam/paste';
-import { pasteOffThread, resizeOffThread, toRgb } from '../lib/sam/pixel-ops';
+import { facesToTensorOffThread, pasteOffThread, resizeOffThread, toRgb } from '../lib/sam/pixel-ops';
 import type { Tensor } from '../lib/tensor';
 
 /** A batch of smooth, different images in [-1, 1]. */
@@ -34,6 +34,12 @@ describe('pixel work in the runtime worker (lib/sam/pixel-ops)', function () {
     assert.deepEqual(Array.from(resized[1].data), Array.from((await resizeRgb(tensorToRgb(images, 1), 32)).data));
     const forAge = await resizeOffThread(runtime, images, 24, { of: 64, left: 8, top: 8, side: 40 });
     assert.deepEqual(forAge, await resizeBatch(images, 24, { of: 64, left: 8, top: 8, side: 40 }));
+    // 8-bit faces straight to the nets' input: the same tensor as from the float renders they came from.
+    const faces = [tensorToRgb(images, 0), tensorToRgb(images, 1)];
+    assert.deepEqual(await facesToTensorOffThread(runtime, faces, 24, { of: 64, left: 8, top: 8, side: 40 }), forAge);
+    assert.deepEqual(await facesToTensorOffThread(runtime, faces, 32), await resizeBatch(images, 32));
+    assert.deepEqual(await facesToTensorOffThread(runtime, faces, 64), await resizeBatch(renders(2, 64), 64, { of: 64, left: 0, top: 0, side: 64 }));
+    assert.equal(faces[1].data.length, 64 * 64 * 3, 'the caller keeps its faces');
     const photo = { data: new Uint8Array(120 * 100 * 3).fill(90), width: 120, height: 100 };
     const placement = { transform: [[0.3, 0, 20], [0, 0.3, 10]] as [[number, number, number], [number, number, number]], size: 256 };
     for (const mask of ['head', 'face'] as const) {

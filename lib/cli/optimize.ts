@@ -32,7 +32,7 @@ const USAGE = `age-transform optimize IMAGE --models DIR [--ages 0:100:10] [--bu
   --provider NAME         auto (default), cuda or cpu
   --precision P           model variants: auto (default: int8 where the variant is present and
                           its quality report passed), fp32 or int8 (requires every int8 variant)
-  --threads N             onnxruntime threads (default: its own choice)
+  --threads N             onnxruntime threads (default 0: one per CPU)
 exit codes: 0 done, 1 failure, 2 bad arguments or input, 3 no face found`;
 
 const OPTIONS = {

@@ -30,7 +30,7 @@ const USAGE = `age-transform run IMAGE --models DIR --ages 0,20,40,60,80 --out D
   --precision P     model variants: auto (default: <name>.int8.onnx where it is present and its
                     quality report passed, else float32), fp32 (float32 only) or int8 (requires
                     the int8 variant of every model exported with --int8)
-  --threads N       onnxruntime threads (default: its own choice)
+  --threads N       onnxruntime threads (default 0: one per CPU)
 Ages are measured with age.onnx (DEX) when the model folder has it, else with face-api's age net;
 identity similarity to the input face with identity.onnx, else face-api's recognition net.
 In a group photo the largest face is used (the output says which).

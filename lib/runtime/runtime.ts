@@ -23,7 +23,7 @@ export interface RuntimeOptions {
   provider: ProviderChoice;
   /** GPU index for CUDA. */
   deviceId: number;
-  /** Intra-op threads per session; 0 lets onnxruntime choose. */
+  /** Intra-op threads per session; 0: one per CPU the process may use (os.availableParallelism()). */
   threads: number;
   /** Model variants: `auto` takes `<name>.int8.onnx` where it exists and its report passed. */
   precision: PrecisionChoice;

@@ -66,10 +66,16 @@ async function run(key: string, file: string, feeds: TensorMap, outputs?: string
   stats.runMs += performance.now() - started;
   stats.runs += 1;
   const out: TensorMap = {};
+  const taken = new Set<ArrayBufferLike>();
   for (const [name, t] of Object.entries(results)) {
     if (t.type !== 'float32') throw new TypeError(`output "${name}" of ${file} is ${t.type}, expected float32`);
-    // Copy out of onnxruntime's buffer so the result can be transferred without aliasing it.
-    out[name] = { dims: [...t.dims], data: new Float32Array(t.data as Float32Array) };
+    const data = t.data as Float32Array;
+    // onnxruntime-node copies each output into an ArrayBuffer of its own: hand that over as it is.
+    // A copy costs more than it seems: on fresh memory the page faults of a 50 MB batch at 1024
+    // take 0.2 s here. Only a buffer shared with another output, or partly used, is copied.
+    const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && !taken.has(data.buffer);
+    taken.add(data.buffer);
+    out[name] = { dims: [...t.dims], data: whole ? data : new Float32Array(data) };
   }
   return out;
 }

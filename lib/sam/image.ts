@@ -74,20 +74,32 @@ export interface Crop {
 export async function resizeBatch(t: Tensor, size: number, crop?: Crop): Promise<Tensor> {
   const [n, , height, width] = t.dims;
   if (!crop && height === size && width === size) return t;
-  const out = new Float32Array(n * 3 * size * size);
+  return facesToTensor(Array.from({ length: n }, (_, i) => tensorToRgb(t, i)), size, crop);
+}
+
+/**
+ * RGB faces as one [N,3,size,size] tensor in [-1, 1], each resized (sharp's antialiased
+ * resampling) after cropping `crop` when given. Faces already `size` square are only converted.
+ */
+export async function facesToTensor(faces: readonly RgbImage[], size: number, crop?: Crop): Promise<Tensor> {
+  const plane = 3 * size * size;
+  const out = new Float32Array(faces.length * plane);
   await Promise.all(
-    Array.from({ length: n }, async (_, i) => {
-      let pipeline = rgbSharp(tensorToRgb(t, i));
-      if (crop) {
-        // Two steps: sharp applies one resize per pipeline, so the cropped image goes round again.
-        const cropped = await pipeline.resize(crop.of, crop.of, { fit: 'fill' }).extract({ left: crop.left, top: crop.top, width: crop.side, height: crop.side }).raw().toBuffer();
-        pipeline = rgbSharp({ data: cropped, width: crop.side, height: crop.side });
+    faces.map(async (face, i) => {
+      let pixels = face;
+      if (crop || face.width !== size || face.height !== size) {
+        let pipeline = rgbSharp(face);
+        if (crop) {
+          // Two steps: sharp applies one resize per pipeline, so the cropped image goes round again.
+          const cropped = await pipeline.resize(crop.of, crop.of, { fit: 'fill' }).extract({ left: crop.left, top: crop.top, width: crop.side, height: crop.side }).raw().toBuffer();
+          pipeline = rgbSharp({ data: cropped, width: crop.side, height: crop.side });
+        }
+        pixels = { data: await pipeline.resize(size, size, { fit: 'fill' }).raw().toBuffer(), width: size, height: size };
       }
-      const data = await pipeline.resize(size, size, { fit: 'fill' }).raw().toBuffer();
-      out.set(rgbToTensor({ data, width: size, height: size }).data, i * 3 * size * size);
+      out.set(rgbToTensor(pixels).data, i * plane);
     }),
   );
-  return { dims: [n, 3, size, size], data: out };
+  return { dims: [faces.length, 3, size, size], data: out };
 }
 
 /** Output formats the nodes write. */

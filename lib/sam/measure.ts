@@ -1,7 +1,7 @@
 import type { Tensor } from '../tensor';
 import type { SamModels } from './models';
-import { resizeOffThread, toRgb } from './pixel-ops';
-import { rgbToTensor } from './image';
+import { facesToTensorOffThread, resizeOffThread, toRgb } from './pixel-ops';
+import type { Crop } from './image';
 import type { RgbImage } from '../image/decode';
 import { alignedFaceBox } from '../face/face-ops';
 
@@ -16,25 +16,42 @@ export const IDENTITY_SIZE = 112;
 /** SAM's identity loss reads rows 35..222 and columns 32..219 of a 256 face: the face without hair and background. */
 export const IDENTITY_CROP = { of: 256, left: 32, top: 35, side: 188 } as const;
 
+/** What the measuring nets read: a [N,3,H,W] tensor in [-1, 1], or 8-bit RGB faces of one square side. */
+export type Faces = Tensor | readonly RgbImage[];
+
+function isTensor(images: Faces): images is Tensor {
+  return 'dims' in images;
+}
+
+/** The onnx nets' input, resized (and cropped) in the runtime's worker. */
+function netInput(models: SamModels, images: Faces, size: number, crop: Crop | undefined, transfer: boolean): Promise<Tensor> {
+  return isTensor(images) ? resizeOffThread(models.runtime, images, size, crop, transfer) : facesToTensorOffThread(models.runtime, images, size, crop);
+}
+
+/** 8-bit faces for face-api, with the buffers that may be handed over (only those made here). */
+async function rgbFaces(models: SamModels, images: Faces, transfer: boolean): Promise<{ faces: readonly RgbImage[]; handOver: boolean }> {
+  return isTensor(images) ? { faces: await toRgb(models.runtime, images, undefined, transfer), handOver: true } : { faces: images, handOver: false };
+}
+
 /**
  * Measures the apparent age of each image.
- * @param images [N,3,H,W] in [-1, 1]: FFHQ-aligned faces or renders (the face-api backend crops their face box)
- * @param transfer hand `images` over to the runtime (unusable afterwards; saves a copy of them)
+ * @param images FFHQ-aligned faces or renders (the face-api backend crops their face box)
+ * @param transfer hand a tensor's buffer over to the runtime (unusable afterwards; saves a copy of it)
  * @returns years, one per image
  * @throws {ContractError} when the onnx backend is chosen and `age.onnx` is missing
  */
-export async function measureAges(models: SamModels, images: Tensor, backend: Backend, transfer = false): Promise<number[]> {
+export async function measureAges(models: SamModels, images: Faces, backend: Backend, transfer = false): Promise<number[]> {
   if (backend === 'onnx') {
     const age = await models.require('age');
-    const result = await age.run({ image: await resizeOffThread(models.runtime, images, AGE_SIZE, undefined, transfer) }, { transfer: true, outputs: ['age'] });
+    const result = await age.run({ image: await netInput(models, images, AGE_SIZE, undefined, transfer) }, { transfer: true, outputs: ['age'] });
     return Array.from(result.age.data);
   }
-  const faces = await toRgb(models.runtime, images, undefined, transfer);
+  const { faces, handOver } = await rgbFaces(models, images, transfer);
   return Promise.all(
     faces.map(async ({ data, width, height }) => {
       // face-api's nets read a tight face crop, not the whole FFHQ square.
       const box = alignedFaceBox(width);
-      const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
+      const { age } = await models.runtime.call<{ age: number }>('face.age', { rgb: data, width, height, box }, handOver ? [data.buffer as ArrayBuffer] : []);
       return age;
     }),
   );
@@ -43,22 +60,21 @@ export async function measureAges(models: SamModels, images: Tensor, backend: Ba
 /**
  * Identity embeddings (unit length) of each image; the onnx backend crops the face as SAM's
  * identity loss does (IDENTITY_CROP), the face-api backend reads the aligned face box.
- * @param transfer hand `images` over to the runtime (unusable afterwards; saves a copy of them)
+ * @param transfer hand a tensor's buffer over to the runtime (unusable afterwards; saves a copy of it)
  * @throws {ContractError} when the onnx backend is chosen and `identity.onnx` is missing
  */
-export async function embedIdentities(models: SamModels, images: Tensor, backend: Backend, transfer = false): Promise<Float32Array[]> {
-  const count = images.dims[0];
+export async function embedIdentities(models: SamModels, images: Faces, backend: Backend, transfer = false): Promise<Float32Array[]> {
   if (backend === 'onnx') {
     const identity = await models.require('identity');
-    const { embedding } = await identity.run({ image: await resizeOffThread(models.runtime, images, IDENTITY_SIZE, IDENTITY_CROP, transfer) }, { transfer: true });
-    const size = embedding.dims[1];
+    const { embedding } = await identity.run({ image: await netInput(models, images, IDENTITY_SIZE, IDENTITY_CROP, transfer) }, { transfer: true });
+    const [count, size] = embedding.dims;
     return Array.from({ length: count }, (_, i) => embedding.data.slice(i * size, (i + 1) * size));
   }
-  const faces = await toRgb(models.runtime, images, undefined, transfer);
+  const { faces, handOver } = await rgbFaces(models, images, transfer);
   return Promise.all(
     faces.map(async ({ data, width, height }) => {
       const box = alignedFaceBox(width);
-      return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height, box }, [data.buffer as ArrayBuffer]);
+      return models.runtime.call<Float32Array>('face.descriptor', { rgb: data, width, height, box }, handOver ? [data.buffer as ArrayBuffer] : []);
     }),
   );
 }
@@ -98,16 +114,12 @@ async function backendFor(models: SamModels, name: 'age' | 'identity'): Promise<
  * @param input the aligned input face, [1,3,H,W] in [-1, 1]
  */
 export async function measureFaces(models: SamModels, faces: RgbImage[], input?: Tensor): Promise<FaceMeasures> {
-  const side = faces[0].width;
-  const batch = new Float32Array(faces.length * 3 * side * side);
-  faces.forEach((face, i) => batch.set(rgbToTensor(face).data, i * 3 * side * side));
-  const images: Tensor = { dims: [faces.length, 3, side, side], data: batch };
+  // The faces go to the worker as they are: no float batch of them is made on this thread.
   const ageBackend = await backendFor(models, 'age');
-  // The batch is still needed for identity: not handed over.
-  const ages = await measureAges(models, images, ageBackend);
+  const ages = await measureAges(models, faces, ageBackend);
   if (!input) return { ages, ageBackend };
   const identityBackend = await backendFor(models, 'identity');
   const [reference] = await embedIdentities(models, input, identityBackend);
-  const embeddings = await embedIdentities(models, images, identityBackend);
+  const embeddings = await embedIdentities(models, faces, identityBackend);
   return { ages, identity: embeddings.map((e) => cosine(e, reference)), ageBackend, identityBackend };
 }

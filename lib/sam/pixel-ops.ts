@@ -4,7 +4,7 @@
 // post the pixels there and back (transferred, not copied, where the caller is done with them).
 import type { AgeRuntime } from '../runtime/runtime';
 import type { Tensor } from '../tensor';
-import { resizeBatch, resizeRgb, tensorToRgb, type Crop } from './image';
+import { facesToTensor, resizeBatch, resizeRgb, tensorToRgb, type Crop } from './image';
 import type { RgbImage } from '../image/decode';
 import { pasteFace, type BorderColour, type FacePlacement, type PasteOptions } from './paste';
 
@@ -14,6 +14,11 @@ interface RgbArgs {
 }
 interface ResizeArgs {
   images: Tensor;
+  size: number;
+  crop?: Crop;
+}
+interface FacesArgs {
+  faces: RgbImage[];
   size: number;
   crop?: Crop;
 }
@@ -42,6 +47,7 @@ export const ops = {
   'pixels.rgb': async ({ images, size }: RgbArgs): Promise<RgbImage[]> =>
     Promise.all(Array.from({ length: images.dims[0] }, async (_, i) => owned(size ? await resizeRgb(tensorToRgb(images, i), size) : tensorToRgb(images, i)))),
   'pixels.resize': ({ images, size, crop }: ResizeArgs): Promise<Tensor> => resizeBatch(images, size, crop),
+  'pixels.tensor': ({ faces, size, crop }: FacesArgs): Promise<Tensor> => facesToTensor(faces, size, crop),
   'pixels.paste': async ({ photo, faces, placement, options }: PasteArgs): Promise<Pasted[]> => {
     const pasted: Pasted[] = [];
     for (const face of faces) {
@@ -85,6 +91,14 @@ export async function resizeOffThread(runtime: AgeRuntime, images: Tensor, size:
   if (!crop && images.dims[2] === size && images.dims[3] === size) return images;
   const [posted, buffers] = handOver(images, !transfer);
   return runtime.call<Tensor>('pixels.resize', { images: posted, size, crop }, buffers);
+}
+
+/**
+ * {@link facesToTensor} in the runtime's worker. The faces are copied there (the caller keeps
+ * them); this thread neither loops over their pixels nor allocates the float batch.
+ */
+export function facesToTensorOffThread(runtime: AgeRuntime, faces: readonly RgbImage[], size: number, crop?: Crop): Promise<Tensor> {
+  return runtime.call<Tensor>('pixels.tensor', { faces, size, crop });
 }
 
 /**

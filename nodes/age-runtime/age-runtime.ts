@@ -1,6 +1,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { PrecisionChoice } from '../../lib/contracts/contracts';
 import { AgeRuntime, RUNTIME_DEFAULTS, validateRuntimeOptions, type ProviderChoice, type RuntimeOptions } from '../../lib/runtime/runtime';
+import { SamModels } from '../../lib/sam/models';
+import { warmUp, WARM_UP_DEFAULTS, type WarmReport } from '../../lib/sam/warm';
 import { migrateConfig } from '../shared/config-version';
 import { modelFolder, modelRoots, type AgeRuntimeConfigNode } from '../shared/runtime-client';
 
@@ -12,7 +14,12 @@ interface AgeRuntimeDef extends NodeDef {
   /** Absent in flows saved before it existed: the default applies. */
   precision?: PrecisionChoice;
   queueLimit: string | number;
+  /** Absent in flows saved before it existed: the default (off) applies. */
+  warmUp?: boolean;
 }
+
+/** Where a runtime's warm-up stands, for the editor. */
+type WarmState = { state: 'off' } | { state: 'warming' } | ({ state: 'ready' } & WarmReport) | { state: 'failed'; error: string };
 
 /** Reads the editor's settings (strings from the form) into runtime options. */
 function optionsFrom(RED: NodeAPI, config: AgeRuntimeDef): RuntimeOptions {
@@ -44,12 +51,35 @@ export = function (RED: NodeAPI): void {
       node.error(RED._('age-runtime.errors.settings', { message: optionsError.message }));
     }
 
+    const warmWanted = config.warmUp ?? WARM_UP_DEFAULTS.enabled;
+    let warm: WarmState = { state: 'off' };
+
+    /** Loads and runs every model once the runtime starts, so a kiosk's first visitor waits no longer than the next. */
+    function startWarmUp(started: AgeRuntime): void {
+      warm = { state: 'warming' };
+      // The sessions stay open in this holder until the runtime closes.
+      warmUp(new SamModels(started)).then(
+        (report) => {
+          if (runtime !== started) return;
+          warm = { state: 'ready', ...report };
+          node.log(RED._('age-runtime.log.warm', { models: report.models.join(', '), nets: report.faceNets.join(', '), seconds: (report.ms / 1000).toFixed(1) }));
+        },
+        (err: Error) => {
+          // A runtime closed during its warm-up (a redeploy) ends it; nothing went wrong.
+          if (runtime !== started || started.closed) return;
+          warm = { state: 'failed', error: err.message };
+          node.warn(RED._('age-runtime.errors.warm', { message: err.message }));
+        },
+      );
+    }
+
     node.register = (client: Node): AgeRuntime => {
       if (optionsError || !options) throw optionsError;
       if (!runtime || runtime.closed) {
         runtime = AgeRuntime.create(options);
         for (const warning of runtime.warnings) node.warn(warning);
         runtime.on('warning', (message: string) => node.warn(message));
+        if (warmWanted) startWarmUp(runtime);
       }
       clients.add(client);
       return runtime;
@@ -60,6 +90,7 @@ export = function (RED: NodeAPI): void {
       if (clients.size === 0 && runtime) {
         const ending = runtime;
         runtime = undefined;
+        warm = { state: 'off' };
         await ending.close();
       }
     };
@@ -73,12 +104,14 @@ export = function (RED: NodeAPI): void {
       modelDir: options?.modelDir ?? null,
       clients: clients.size,
       warnings: runtime?.warnings ?? [],
+      warmUp: warm,
       stats: runtime && !runtime.closed ? await runtime.stats() : null,
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       const ending = runtime;
       runtime = undefined;
+      warm = { state: 'off' };
       clients.clear();
       if (!ending) return done();
       ending.close().then(done, done);
