@@ -188,12 +188,18 @@
   /**
    * For a node's `oneditprepare`: shows an older saved node's settings migrated, so Done
    * saves them at the current configVersion (Cancel leaves the node as it was; the runtime
-   * migrates it the same way at deploy).
+   * migrates it the same way at deploy). A setting the node lacks (saved before the setting
+   * existed, or a config node being added, whose defaults the editor leaves out) shows its
+   * default, which is what the runtime uses for it.
    */
   function prepare(node, prefix) {
     var form = prefix || 'node-input';
     // A config node being added has no onadd: it starts at the current version.
     var changes = RED.nodes.node(node.id) ? migrate(node.type, node).changes : { configVersion: currentVersion(node.type) };
+    var defaults = node._def.defaults;
+    Object.keys(defaults).forEach(function (key) {
+      if (node[key] === undefined && !(key in changes)) changes[key] = defaults[key].value;
+    });
     Object.keys(changes).forEach(function (key) {
       var input = $('#' + form + '-' + key);
       if (input.is(':checkbox')) input.prop('checked', !!changes[key]);

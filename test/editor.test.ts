@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { OUTPUT_DEFAULTS } from '../lib/sam/output-options';
 import { ROOT } from './paths';
 import { chromiumMissing, keepLocal, launchChromium, startNodeRed, type NodeRed } from './editor/node-red';
 import { skipBecause } from './skip';
@@ -446,5 +447,24 @@ describe('flow editor in Chromium', function () {
       return { configVersion: Number(n.configVersion), maxPixels: Number(n.maxPixels), size: Number(n.size), preview: n.preview, changed: n.changed, valid: n.valid };
     }, old.id);
     assert.deepEqual(saved, { configVersion: 1, maxPixels: 40000000, size: 512, preview: true, changed: true, valid: true });
+  });
+
+  it('a node saved without the settings added since shows their defaults, the ones it runs with', async function () {
+    // As the examples of an earlier release saved a paste-back age-generate: no quality, measure or mask yet.
+    const old = { id: 'e0000000000000b4', type: 'age-generate', z: TAB.id, name: '', runtime: '', mode: 'paste-back', format: 'jpeg', size: 1024, labels: false, animationFormat: 'gif', frames: 8, delay: 80, loop: 0, feather: 0.3, configVersion: 1, x: 300, y: 120, wires: [[]] };
+    await openWith([TAB, old]);
+    await openDialog(old.id);
+    const form = await page.evaluate(() => ({
+      quality: (document.querySelector('#node-input-quality') as unknown as { value: string }).value,
+      measure: (document.querySelector('#node-input-measure') as unknown as { checked: boolean }).checked,
+      mask: (document.querySelector('#node-input-mask') as unknown as { value: string }).value,
+    }));
+    assert.deepEqual(form, { quality: OUTPUT_DEFAULTS.quality, measure: OUTPUT_DEFAULTS.measure, mask: OUTPUT_DEFAULTS.mask });
+    await closeDialog('ok');
+    const saved = await page.evaluate((id) => {
+      const n = RED.nodes.node(id)! as EditorNode & Record<string, unknown>;
+      return { quality: n.quality, measure: n.measure, mask: n.mask, valid: n.valid };
+    }, old.id);
+    assert.deepEqual(saved, { quality: OUTPUT_DEFAULTS.quality, measure: OUTPUT_DEFAULTS.measure, mask: OUTPUT_DEFAULTS.mask, valid: true });
   });
 });
