@@ -15,7 +15,7 @@ import { imageToTensor } from '../lib/sam/image';
 import type { Latent } from '../lib/sam/latent';
 import type { Affine } from '../lib/align/ffhq';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
-import { catchNode, helper, next, text, textPattern, useNodeRed, type CaughtMessage } from './node-helpers';
+import { catchNode, helper, logged, next, text, textPattern, useNodeRed, type CaughtMessage } from './node-helpers';
 
 const joinNode = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
 
@@ -305,8 +305,7 @@ describe('age-generate node', function () {
 
   it('reports bad settings at deploy, by name', async function () {
     await load({ size: 300 });
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    const errors = log.args.filter(([e]) => e.level === 20 && e.id === 'gen').map(([e]) => String(e.msg));
+    const errors = logged('gen', 'error');
     assert.deepEqual(errors, ['Expected one of 1024, 512, 256 for size but received 300 of type number']);
   });
 

@@ -8,17 +8,12 @@ import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import { AgeRuntime, cudaLibrariesInstalled } from '../lib/runtime/runtime';
 import { TINY_MODELS } from './paths';
-import { helper, useNodeRed } from './node-helpers';
+import { helper, logged, useNodeRed } from './node-helpers';
 import { skipBecause } from './skip';
 
 /** Stand-ins for client nodes: the config node only needs their identity. */
 const client = (id: string): Node => ({ id }) as unknown as Node;
 
-/** Warnings Node-RED logged from node `id`. */
-function warningsOf(id: string): string[] {
-  const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-  return log.args.filter(([e]) => e.level === 30 && e.id === id).map(([e]) => String(e.msg));
-}
 
 describe('age-runtime config node', function () {
   useNodeRed();
@@ -33,8 +28,8 @@ describe('age-runtime config node', function () {
     const second = config.register(client('b'));
     assert.equal(first, second, 'one runtime per config');
     assert.equal(first.provider, 'cpu');
-    assert.equal(warningsOf('rt').length, 1);
-    assert.match(warningsOf('rt')[0], /^CUDA libraries not installed, using CPU/);
+    assert.equal(logged('rt', 'warn').length, 1);
+    assert.match(logged('rt', 'warn')[0], /^CUDA libraries not installed, using CPU/);
     const res = await helper.request().get('/age-runtime/rt').expect(200);
     assert.equal(res.body.provider, 'cpu');
     assert.equal(res.body.requested, 'auto');
@@ -77,8 +72,7 @@ describe('age-runtime config node', function () {
     await helper.load(ageRuntimeNode, flow({ queueLimit: '0' }));
     const config = helper.getNode('rt') as AgeRuntimeConfigNode;
     assert.throws(() => config.register(client('a')), { message: 'Expected a positive integer for queueLimit but received 0 of type number' });
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    const errors = log.args.filter(([e]) => e.level === 20 && e.id === 'rt').map(([e]) => String(e.msg));
+    const errors = logged('rt', 'error');
     assert.deepEqual(errors, ['invalid runtime settings: Expected a positive integer for queueLimit but received 0 of type number']);
     const res = await helper.request().get('/age-runtime/nope').expect(404);
     assert.ok(res.body.error);
@@ -94,11 +88,6 @@ describe('age-runtime config node', function () {
     }
   }
 
-  const infos = (id: string): string[] => {
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    return log.args.filter(([e]) => e.level === 40 && e.id === id).map(([e]) => String(e.msg));
-  };
-
   it('warm-up loads and runs every model of the folder twice before any request', async function () {
     await helper.load(ageRuntimeNode, flow({ provider: 'cpu', warmUp: true }));
     const runtime = (helper.getNode('rt') as AgeRuntimeConfigNode).register(client('a'));
@@ -109,7 +98,7 @@ describe('age-runtime config node', function () {
     const stats = await runtime.stats();
     assert.equal(stats.sessionsOpen, files.length, 'every model stays loaded');
     assert.equal(stats.runs, 2 * files.length);
-    assert.match(infos('rt').find((m) => m.startsWith('warmed up')) ?? '', /^warmed up inversion, aging, generator, generator-512, generator-256, mapping, age, identity and face-api \(ssdMobilenetv1, faceLandmark68Net, ageGenderNet, faceRecognitionNet\) in \d+\.\d s$/);
+    assert.match(logged('rt', 'info').find((m) => m.startsWith('warmed up')) ?? '', /^warmed up inversion, aging, generator, generator-512, generator-256, mapping, age, identity and face-api \(ssdMobilenetv1, faceLandmark68Net, ageGenderNet, faceRecognitionNet\) in \d+\.\d s$/);
     // A node's request finds the warm session: nothing is created again.
     const generator = await runtime.openModel('generator');
     assert.equal((await runtime.stats()).sessionsCreated, files.length);
@@ -131,7 +120,7 @@ describe('age-runtime config node', function () {
     await helper.unload();
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(runtime.running, false);
-    assert.deepEqual(warningsOf('rt').filter((w) => w.startsWith('warm-up')), []);
+    assert.deepEqual(logged('rt', 'warn').filter((w) => w.startsWith('warm-up')), []);
   });
 
   it('a warm-up in a folder without the models says why, in the dialog and as a warning', async function () {
@@ -146,7 +135,7 @@ describe('age-runtime config node', function () {
       await alone.close();
       assert.match(reason, /inversion\.onnx/);
       assert.deepEqual(state.warmUp, { state: 'failed', error: reason });
-      assert.deepEqual(warningsOf('rt').filter((w) => w.startsWith('warm-up')), [`warm-up failed: ${reason}`]);
+      assert.deepEqual(logged('rt', 'warn').filter((w) => w.startsWith('warm-up')), [`warm-up failed: ${reason}`]);
     } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }

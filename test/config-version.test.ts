@@ -14,7 +14,7 @@ import ageGenerateNode from '../nodes/age-generate/age-generate';
 import { currentVersion } from '../nodes/shared/config-version';
 import { parseAges } from '../lib/sam/ages';
 import { FIXTURES, ROOT, TINY_MODELS } from './paths';
-import { helper, next, text, useNodeRed } from './node-helpers';
+import { helper, logged, next, text, useNodeRed } from './node-helpers';
 
 interface SharedEditor {
   MIGRATIONS: Record<string, Array<{ to: number; fill: Record<string, unknown> }>>;
@@ -85,8 +85,7 @@ describe('configVersion', function () {
     it('runs a node saved by a newer version as it is, with one warning', async function () {
       const flow = oldFlow().map((n) => (n.id === 'enc' ? { ...n, configVersion: 99 } : n)) as TestFlows;
       await helper.load([ageRuntimeNode, faceAlignNode, ageEncodeNode, ageGenerateNode], flow);
-      const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-      const warnings = log.args.filter(([e]) => e.level === 30 && e.id === 'enc').map(([e]) => String(e.msg));
+      const warnings = logged('enc', 'warn');
       assert.deepEqual(warnings, [await text('node-red-contrib-sam-age/age-runtime:shared.errors.newerConfig', { package: 'node-red-contrib-sam-age', saved: 99, current: 1 })]);
       assert.match(warnings[0]!, /^saved by a newer version of node-red-contrib-sam-age \(configVersion 99, this version reads up to 1\)/);
     });

@@ -10,7 +10,7 @@ import type { Node, NodeMessage } from 'node-red';
 import ageRuntimeNode from '../nodes/age-runtime/age-runtime';
 import faceAlignNode from '../nodes/face-align/face-align';
 import { FIXTURES, requireNodeRed, SHARED_TESTDATA, TINY_MODELS } from './paths';
-import { catchNode, helper, next, useNodeRed, type CaughtMessage } from './node-helpers';
+import { catchNode, helper, logged, next, useNodeRed, type CaughtMessage } from './node-helpers';
 import { skipBecause } from './skip';
 
 const splitJoinNodes = requireNodeRed('@node-red/nodes/core/sequence/17-split.js') as (RED: unknown) => void;
@@ -191,15 +191,13 @@ describe('face-align node', function () {
 
   it('refuses bad settings at deploy with a message in the log', async function () {
     await load({ size: 300 });
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    const errorsLogged = log.args.map(([entry]) => entry).filter((e) => e.id === 'fa' && e.level === 20).map((e) => String(e.msg));
+    const errorsLogged = logged('fa', 'error');
     assert.deepEqual(errorsLogged, ['invalid face-align settings: Expected one of 256, 512, 1024 for size but received 300 of type number']);
   });
 
   it('refuses an unknown resample at deploy', async function () {
     await load({ resample: 'nearest' });
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    const errorsLogged = log.args.map(([entry]) => entry).filter((e) => e.id === 'fa' && e.level === 20).map((e) => String(e.msg));
+    const errorsLogged = logged('fa', 'error');
     assert.deepEqual(errorsLogged, ["invalid face-align settings: Expected 'ffhq' or 'sam' for resample but received nearest of type string"]);
   });
 });

@@ -11,7 +11,7 @@ import type { Node, NodeMessage } from 'node-red';
 import kioskPageNode from '../nodes/kiosk-page/kiosk-page';
 import { fillEndpoint, validateKioskPageOptions } from '../lib/kiosk/page';
 import { NODE_RED_MODULES, ROOT } from './paths';
-import { catchNode, helper, next, text, useNodeRed, type CaughtMessage } from './node-helpers';
+import { catchNode, helper, logged, next, text, useNodeRed, type CaughtMessage } from './node-helpers';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- Node-RED's core nodes and supertest are CommonJS modules loaded by path */
 const CORE = join(NODE_RED_MODULES, '@node-red', 'nodes', 'core');
@@ -108,8 +108,7 @@ describe('kiosk-page node', function () {
       page.receive({});
       assert.equal((await got).payload, '<!doctype html><title>plain</title><p>hello</p>\n');
     }
-    const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-    const warnings = log.args.filter(([e]) => e.level === 30 && e.id === 'page').map(([e]) => String(e.msg));
+    const warnings = logged('page', 'warn');
     assert.deepEqual(warnings, [await text('kiosk-page.errors.noEndpointTag', { path: file })]);
   });
 

@@ -115,6 +115,15 @@ export function i18nProblems(): string[] {
  * mocha hooks: a fresh Node-RED server around each test, flows unloaded after it; a test
  * whose nodes asked for a missing text, or gave a text the wrong placeholders, fails.
  */
+/** Node-RED's levels for node.error, node.warn and node.log. */
+const LOG_LEVELS = { error: 20, warn: 30, info: 40 } as const;
+
+/** What Node-RED logged from node `id` at `level` (node.error, node.warn, node.log), as text. */
+export function logged(id: string, level: keyof typeof LOG_LEVELS): string[] {
+  const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
+  return log.args.filter(([e]) => e.level === LOG_LEVELS[level] && e.id === id).map(([e]) => String(e.msg));
+}
+
 export function useNodeRed(): void {
   beforeEach(function (done) {
     i18nProblems();

@@ -11,7 +11,7 @@ import type { AgeRuntimeConfigNode } from '../nodes/shared/runtime-client';
 import type { Latent } from '../lib/sam/latent';
 import type { PathReport } from '../lib/optimize/report';
 import { FIXTURES, requireNodeRed, TINY_MODELS } from './paths';
-import { catchNode, helper, next, textPattern, useNodeRed, type CaughtMessage as Caught } from './node-helpers';
+import { catchNode, helper, logged, next, textPattern, useNodeRed, type CaughtMessage as Caught } from './node-helpers';
 
 /** Node-RED's message hooks: `onComplete` fires when a node calls done() (the test helper's RED API has no hooks). */
 const hooks = (requireNodeRed('@node-red/util') as { hooks: { add(name: string, fn: (event: { node: { id: string } }) => void): void; remove(name: string): void } }).hooks;
@@ -23,11 +23,6 @@ type StatusCall = { args: [{ fill?: string; text?: string }] };
 /** Node-RED's test spies emit `call:<method>` events on nodes. */
 const spy = (node: Node): EventEmitter => node as unknown as EventEmitter;
 
-/** Errors Node-RED logged from node `id`. */
-function errorsOf(id: string): string[] {
-  const log = helper.log() as unknown as { args: Array<[{ level: number; id: string; msg: unknown }]> };
-  return log.args.filter(([e]) => e.level === 20 && e.id === id).map(([e]) => String(e.msg));
-}
 
 /** A runtime on the tiny models, path-optimize wired to h1, a Catch node for its errors wired to h2. */
 function flow(settings: object = {}): TestFlows {
@@ -119,13 +114,13 @@ describe('path-optimize node', function () {
 
   it('stops at deploy on bad settings, naming them', async function () {
     await helper.load([ageRuntimeNode, pathOptimizeNode, catchNode], flow({ budget: 0 }));
-    assert.deepEqual(errorsOf('n1'), ['Expected a positive integer for budget (evaluations per frame, at most 10000) but received 0']);
+    assert.deepEqual(logged('n1', 'error'), ['Expected a positive integer for budget (evaluations per frame, at most 10000) but received 0']);
   });
 
   it('a dropped node with its editor defaults and no runtime starts without errors', async function () {
     const dropped = [{ id: 'n1', type: 'path-optimize', runtime: '', ages: '0:100:10', ageWeight: 1, identityWeight: 10, smoothnessWeight: 1000, budget: 40, ageBackend: 'onnx', identityBackend: 'onnx', seed: 1, wires: [[]] }];
     await helper.load([ageRuntimeNode, pathOptimizeNode], dropped as unknown as TestFlows);
-    assert.deepEqual(errorsOf('n1'), []);
+    assert.deepEqual(logged('n1', 'error'), []);
   });
 
   it('a redeploy cancels a running optimization promptly: done() without an error, and the worker ends', async function () {
@@ -151,7 +146,7 @@ describe('path-optimize node', function () {
     assert.ok(Date.now() - started < 3000, `closed in ${Date.now() - started} ms`);
     assert.equal(completed, true, 'done() was called');
     assert.equal(sent, false, 'no result was sent');
-    assert.deepEqual(errorsOf('n1'), []);
+    assert.deepEqual(logged('n1', 'error'), []);
     assert.equal(runtime.running, false, 'the worker has ended: no job can run any more');
   });
 });
