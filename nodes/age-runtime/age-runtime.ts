@@ -52,6 +52,7 @@ export = function (RED: NodeAPI): void {
     }
 
     const warmWanted = config.warmUp ?? WARM_UP_DEFAULTS.enabled;
+    /** The warm-up of the current runtime (its callbacks ignore a runtime that has ended). */
     let warm: WarmState = { state: 'off' };
 
     /** Loads and runs every model once the runtime starts, so a kiosk's first visitor waits no longer than the next. */
@@ -90,7 +91,6 @@ export = function (RED: NodeAPI): void {
       if (clients.size === 0 && runtime) {
         const ending = runtime;
         runtime = undefined;
-        warm = { state: 'off' };
         await ending.close();
       }
     };
@@ -104,14 +104,14 @@ export = function (RED: NodeAPI): void {
       modelDir: options?.modelDir ?? null,
       clients: clients.size,
       warnings: runtime?.warnings ?? [],
-      warmUp: warm,
+      // Each runtime starts its own warm-up; without a runtime there is none.
+      warmUp: runtime ? warm : { state: 'off' },
       stats: runtime && !runtime.closed ? await runtime.stats() : null,
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       const ending = runtime;
       runtime = undefined;
-      warm = { state: 'off' };
       clients.clear();
       if (!ending) return done();
       ending.close().then(done, done);
